@@ -1,0 +1,65 @@
+"""Typed errors a user can act on; each carries the exit code `main` returns for it."""
+
+from __future__ import annotations
+
+
+class SiloError(Exception):
+    """A run failed; the message says what failed, for which input, and what to do."""
+
+    exit_code = 1
+
+
+class UsageError(SiloError):
+    """Bad command-line usage or configuration."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A setting the chosen mode needs is missing or malformed."""
+
+
+class FreshdeskError(SiloError):
+    """Freshdesk answered with an error the run cannot get past."""
+
+
+class FreshdeskAuthError(FreshdeskError):
+    """Freshdesk rejected the credentials (401/403): a configuration problem."""
+
+    exit_code = 2
+
+
+class FreshdeskUnreachableError(FreshdeskError):
+    """The Freshdesk domain does not resolve or refuses connections at the first request."""
+
+    exit_code = 2
+
+
+class FreshdeskQueryError(FreshdeskError):
+    """Freshdesk refused a search query (400 validation failure)."""
+
+    exit_code = 2
+
+
+class LLMError(SiloError):
+    """The model endpoint kept failing after bounded retries."""
+
+
+class LLMConfigError(LLMError):
+    """The model endpoint rejected the configuration (bad key, unknown model)."""
+
+    exit_code = 2
+
+
+class DatabaseError(SiloError):
+    """The issue DB, its checkpoint or a side file cannot be read or written."""
+
+
+class LockError(SiloError):
+    """Another run holds the lock on this DB."""
+
+
+class Interrupted(SiloError):
+    """SIGINT or SIGTERM arrived; a checkpoint was written."""
+
+    exit_code = 130
