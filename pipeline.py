@@ -1,0 +1,351 @@
+"""The classify stage's run loop: embed, pick candidates, classify, apply in ticket order, checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from conversation_utils import ConversationStore, customer_text, transcript
+from embeddings import CandidateIndex
+from errors import DatabaseError, Interrupted
+from issue_clusterer import IssueDB
+from records import Candidate, Conversation, Outcome
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOP_K = 15
+
+
+class Embeds(Protocol):
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+class TextClassifier(Protocol):
+    def classify(self, ticket_id: int, ticket_text: str, candidates: list[Candidate]) -> Outcome: ...
+
+
+@dataclass
+class StageClock:
+    """Seconds spent per stage, for `--verbose`."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - started
+
+    def timed(self, stage: str, items: Iterable[Any]) -> Iterator[Any]:
+        """Yield from `items`, charging the time spent waiting for each to `stage`."""
+        iterator = iter(items)
+        while True:
+            started = time.monotonic()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                self.add(stage, started)
+                return
+            self.add(stage, started)
+            yield item
+
+
+@dataclass
+class RunStats:
+    tickets_seen: int = 0
+    tickets_skipped: int = 0
+    tickets_classified: int = 0
+    issues_created: int = 0
+    flagged: int = 0
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasked: int = 0
+    trimmed: int = 0
+    new_issue_ids: list[str] = field(default_factory=list)
+    grown: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    threshold: float
+    top_k: int = DEFAULT_TOP_K
+    concurrency: int = 1
+    reclassify: bool = False
+    checkpoint_every: int = 50
+    checkpoint_seconds: float = 10.0
+    max_prompt_chars: int = 6000
+    offline: bool = False
+
+
+class IssueIndex:
+    """The candidate index kept in step with the DB's issues and their tickets' vectors."""
+
+    def __init__(self, db: IssueDB, embed: Callable[[list[str]], np.ndarray], dim: int) -> None:
+        self.db = db
+        self.embed = embed
+        self.index = CandidateIndex(dim)
+        self.ticket_vectors: dict[int, np.ndarray] = {}
+
+    def build(self, store: ConversationStore | None) -> None:
+        """Index every issue from its text and the vectors of its tickets found in the store."""
+        issues = sorted(self.db.issues.values(), key=lambda i: i.issue_id)
+        if not issues:
+            return
+        texts = self.embed([issue.text() for issue in issues])
+        member_ids: list[int] = []
+        member_texts: list[str] = []
+        for issue in issues:
+            for ticket_id in issue.ticket_ids:
+                conversation = _load_quietly(store, ticket_id) if store else None
+                if conversation is not None:
+                    member_ids.append(ticket_id)
+                    member_texts.append(customer_text(conversation))
+        vectors = self.embed(member_texts) if member_texts else np.zeros((0, texts.shape[1]), np.float32)
+        self.ticket_vectors.update(zip(member_ids, vectors, strict=True))
+        for issue, vector in zip(issues, texts, strict=True):
+            self.index.add_issue(issue.issue_id, vector, issue.provisional)
+            for ticket_id in issue.ticket_ids:
+                if ticket_id in self.ticket_vectors:
+                    self.index.add_member(issue.issue_id, self.ticket_vectors[ticket_id])
+
+    def candidates(self, vector: np.ndarray, k: int) -> list[Candidate]:
+        result = []
+        for issue_id, similarity in self.index.top_k(vector, k):
+            issue = self.db.issues[issue_id]
+            result.append(
+                Candidate(issue_id, issue.category, list(issue.keywords), issue.root_cause, float(similarity))
+            )
+        return result
+
+    def similarity_to(self, vector: np.ndarray, issue_ids: list[str]) -> dict[str, float]:
+        """Similarity of `vector` to the given issues as the index scores them."""
+        wanted = set(issue_ids)
+        return {i: s for i, s in self.index.top_k(vector, len(self.index)) if i in wanted}
+
+    def added(self, ticket_id: int, issue_id: str, vector: np.ndarray, created: bool) -> None:
+        if created:
+            issue = self.db.issues[issue_id]
+            self.index.add_issue(issue_id, self.embed([issue.text()])[0], issue.provisional)
+        self.index.add_member(issue_id, vector)
+        self.ticket_vectors[ticket_id] = vector
+
+    def removed(self, ticket_id: int, issue_id: str) -> None:
+        vector = self.ticket_vectors.pop(ticket_id, None)
+        if issue_id not in self.db.issues:
+            self.index.remove_issue(issue_id)
+        elif vector is not None:
+            self.index.remove_member(issue_id, vector)
+
+
+@dataclass
+class _Pending:
+    conversation: Conversation
+    vector: np.ndarray
+    ticket_text: str
+    candidates: list[Candidate]
+    issues_before: int
+    future: Future[Outcome] | None
+
+
+class Classifier:
+    """Runs conversations through a classifier and applies the outcomes to the DB in ticket order."""
+
+    def __init__(
+        self,
+        db: IssueDB,
+        index: IssueIndex,
+        *,
+        config: ClassifyConfig,
+        text_classifier: TextClassifier | None,
+        offline_classifier: Any | None,
+        checkpoint: Callable[[IssueDB], None],
+        redact: Callable[[str], str] | None = None,
+        clock: StageClock | None = None,
+    ) -> None:
+        self.db = db
+        self.index = index
+        self.config = config
+        self.text_classifier = text_classifier
+        self.offline_classifier = offline_classifier
+        self.checkpoint = checkpoint
+        self.redact = redact
+        self.clock = clock or StageClock()
+        self.stats = RunStats()
+        self._since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
+
+    def run(self, conversations: Iterable[Conversation], batch: int = 16) -> RunStats:
+        """Classify every new conversation; checkpoint on the way and on interrupt."""
+        workers = max(1, self.config.concurrency)
+        pending: deque[_Pending] = deque()
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify") as pool:
+                for chunk in _chunks(self._selected(conversations), batch):
+                    started = time.monotonic()
+                    vectors = self.index.embed([customer_text(c) for c in chunk])
+                    self.clock.add("embed", started)
+                    for conversation, vector in zip(chunk, vectors, strict=True):
+                        pending.append(self._submit(pool, conversation, vector))
+                        while len(pending) >= workers:
+                            self._apply(pending.popleft())
+                while pending:
+                    self._apply(pending.popleft())
+        except KeyboardInterrupt:
+            for item in pending:
+                if item.future is not None:
+                    item.future.cancel()
+            self.checkpoint(self.db)
+            raise Interrupted(
+                "interrupted: a checkpoint was written; run the same command again to resume"
+            ) from None
+        return self.stats
+
+    def _selected(self, conversations: Iterable[Conversation]) -> Iterator[Conversation]:
+        for conversation in conversations:
+            self.stats.tickets_seen += 1
+            ticket_id = conversation["ticket_id"]
+            record = self.db.tickets.get(ticket_id)
+            if record is not None:
+                if not self.config.reclassify or record.reviewed:
+                    self.stats.tickets_skipped += 1
+                    continue
+                issue_id = self.db.remove_ticket(ticket_id, _now())
+                self.index.removed(ticket_id, issue_id)
+                details = {"ticket_id": ticket_id, "from": issue_id}
+                self.db.history.append({"at": _now(), "action": "reclassify", "details": details})
+            yield conversation
+
+    def _submit(self, pool: ThreadPoolExecutor, conversation: Conversation, vector: np.ndarray) -> _Pending:
+        candidates: list[Candidate] = []
+        ticket_text = ""
+        future = None
+        if not self.config.offline:
+            candidates = self.index.candidates(vector, self.config.top_k)
+            ticket_text = self._ticket_text(conversation)
+            future = pool.submit(
+                self.text_classifier.classify, conversation["ticket_id"], ticket_text, candidates
+            )
+        return _Pending(conversation, vector, ticket_text, candidates, self.db.next_issue_number, future)
+
+    def _ticket_text(self, conversation: Conversation) -> str:
+        text, trimmed = transcript(conversation, self.config.max_prompt_chars)
+        if trimmed:
+            self.stats.trimmed += 1
+            log.info("ticket %s: conversation trimmed to %d characters for the model",
+                     conversation["ticket_id"], self.config.max_prompt_chars)
+        return self.redact(text) if self.redact else text
+
+    def _apply(self, item: _Pending) -> None:
+        ticket_id = item.conversation["ticket_id"]
+        started = time.monotonic()
+        if self.config.offline:
+            outcome = self.offline_classifier.classify(ticket_id, item.vector, self.index.index)
+        else:
+            outcome = item.future.result()
+            outcome = self._recheck_new_issue(item, outcome)
+        self.clock.add("classify", started)
+        self._count_tokens(outcome)
+        started = time.monotonic()
+        applied = self.db.apply(
+            outcome,
+            threshold=self.config.threshold,
+            updated_at=item.conversation["updated_at"],
+            now=_now(),
+            flag_low_confidence=not self.config.offline,
+        )
+        self.index.added(ticket_id, applied.issue_id, item.vector, applied.created)
+        self.stats.tickets_classified += 1
+        if applied.created:
+            self.stats.issues_created += 1
+            self.stats.new_issue_ids.append(applied.issue_id)
+        else:
+            self.stats.grown[applied.issue_id] = self.stats.grown.get(applied.issue_id, 0) + 1
+        if applied.flagged:
+            self.stats.flagged += 1
+        self._since_checkpoint += 1
+        if (
+            self._since_checkpoint >= self.config.checkpoint_every
+            or time.monotonic() - self._last_checkpoint >= self.config.checkpoint_seconds
+        ):
+            self.checkpoint(self.db)
+            self._since_checkpoint = 0
+            self._last_checkpoint = time.monotonic()
+        self.clock.add("write", started)
+
+    def _recheck_new_issue(self, item: _Pending, outcome: Outcome) -> Outcome:
+        """Re-ask a 'new issue' answer when an issue created meanwhile is as close as its candidates.
+
+        Tickets are classified in parallel but applied in order, so a ticket may not have seen an
+        issue that an earlier ticket created; without this, concurrency would split issues.
+        """
+        answer = outcome.answer
+        if answer is None or answer.issue_id is not None or answer.confidence < self.config.threshold:
+            return outcome
+        created_since = [
+            f"ISS-{n:04d}"
+            for n in range(item.issues_before, self.db.next_issue_number)
+            if f"ISS-{n:04d}" in self.db.issues and not self.db.issues[f"ISS-{n:04d}"].provisional
+        ]
+        if not created_since:
+            return outcome
+        bar = min((c.similarity for c in item.candidates), default=-1.0)
+        if len(item.candidates) < self.config.top_k:
+            bar = -1.0
+        close = [i for i, s in self.index.similarity_to(item.vector, created_since).items() if s >= bar]
+        if not close:
+            return outcome
+        self.stats.reasked += 1
+        candidates = self.index.candidates(item.vector, self.config.top_k)
+        second = self.text_classifier.classify(item.conversation["ticket_id"], item.ticket_text, candidates)
+        return Outcome(
+            ticket_id=second.ticket_id,
+            answer=second.answer,
+            reason=second.reason,
+            flag_reason=second.flag_reason,
+            prompt_tokens=outcome.prompt_tokens + second.prompt_tokens,
+            completion_tokens=outcome.completion_tokens + second.completion_tokens,
+            calls=outcome.calls + second.calls,
+            raw_replies=outcome.raw_replies + second.raw_replies,
+        )
+
+    def _count_tokens(self, outcome: Outcome) -> None:
+        self.stats.model_calls += outcome.calls
+        self.stats.prompt_tokens += outcome.prompt_tokens
+        self.stats.completion_tokens += outcome.completion_tokens
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _load_quietly(store: ConversationStore, ticket_id: int) -> Conversation | None:
+    try:
+        return store.load(ticket_id)
+    except (DatabaseError, FileNotFoundError):
+        return None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_iso() -> str:
+    return _now()
+
+
+def default_embedding_cache_dir() -> Path:
+    return Path(".cache") / "embeddings"
