@@ -1,0 +1,189 @@
+"""The LLM classifier: render the prompt, ask the model, parse and validate, correct up to twice."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from llm_client import LLMClient, LLMRequestRejected
+from prompts_config import ANSWER_SCHEMA, corrective_message, render_messages
+from records import Answer, Candidate, Outcome
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_FIELDS = tuple(ANSWER_SCHEMA["required"])
+_NULL_IDS = {"", "null", "none", "new", "new issue", "n/a"}
+# Reasoning models (Qwen3, DeepSeek-R1) may put prose with braces in a think block before the answer.
+_THINK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+
+
+class InvalidAnswer(ValueError):
+    """The model's answer breaks the contract; the message is the reason told back to the model."""
+
+
+def parse_json_answer(text: str) -> dict[str, Any]:
+    """The JSON object in a reply: raw, inside ``` fences, or the first object amid prose."""
+    text = _THINK.sub("", text or "").strip()
+    if not text:
+        raise ValueError("the reply is empty")
+    for chunk in [text, *(m.group(1).strip() for m in _FENCE.finditer(text))]:
+        try:
+            data = json.loads(chunk)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            return data
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            data, _ = decoder.raw_decode(text, start)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            return data
+        start = text.find("{", start + 1)
+    raise ValueError("the reply holds no parseable JSON object")
+
+
+def validate_answer(data: dict[str, Any], candidate_ids: set[str]) -> Answer:
+    """An Answer from parsed JSON, or InvalidAnswer naming the first problem found."""
+    if not isinstance(data, dict):
+        raise InvalidAnswer("the answer is not a JSON object")
+    missing = [name for name in REQUIRED_FIELDS if name not in data]
+    if missing:
+        raise InvalidAnswer(f"missing field(s): {', '.join(missing)}")
+    category = _text(data, "category")
+    if not category:
+        raise InvalidAnswer("category is empty")
+    return Answer(
+        issue_id=_issue_id(data["issue_id"], candidate_ids),
+        category=category,
+        keywords=_keywords(data["keywords"]),
+        root_cause=_text(data, "root_cause"),
+        resolution_steps=_steps(data["resolution_steps"]),
+        confidence=_confidence(data["confidence"]),
+        notes=_text(data, "notes", allow_null=True),
+    )
+
+
+def _issue_id(value: Any, candidate_ids: set[str]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidAnswer(f"issue_id must be a string or null, not {type(value).__name__}")
+    value = value.strip()
+    if value.lower() in _NULL_IDS:
+        return None
+    if value in candidate_ids:
+        return value
+    by_case = {c.lower(): c for c in candidate_ids}
+    if value.lower() in by_case:
+        return by_case[value.lower()]
+    allowed = ", ".join(sorted(candidate_ids)) or "none: answer null"
+    raise InvalidAnswer(f"issue_id {value[:40]!r} is not one of the candidates ({allowed})")
+
+
+def _text(data: dict[str, Any], name: str, allow_null: bool = False) -> str:
+    value = data[name]
+    if value is None and allow_null:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidAnswer(f"{name} must be a string, not {type(value).__name__}")
+    return " ".join(value.split())
+
+
+def _string_list(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list):
+        raise InvalidAnswer(f"{name} must be a list of strings, not {type(value).__name__}")
+    if not all(isinstance(item, str) for item in value):
+        raise InvalidAnswer(f"{name} must hold only strings")
+    return [" ".join(item.split()) for item in value if item.strip()]
+
+
+def _keywords(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = value.split(",")
+    words = [w.lower() for w in _string_list(value, "keywords")]
+    return list(dict.fromkeys(words))
+
+
+def _steps(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    return _string_list(value, "resolution_steps")
+
+
+def _confidence(value: Any) -> float:
+    # bool is an int subclass, and a quoted number is a type error the model should fix.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidAnswer(f"confidence must be a number from 0 to 1, not {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InvalidAnswer(f"confidence {value} is outside [0, 1]")
+    return value
+
+
+class LLMClassifier:
+    """Classifies one ticket against its candidate issues through an LLMClient."""
+
+    def __init__(self, client: LLMClient, max_corrections: int = 2) -> None:
+        self.client = client
+        self.max_corrections = max(0, max_corrections)
+
+    def classify(self, ticket_id: int, ticket_text: str, candidates: Sequence[Candidate]) -> Outcome:
+        """An Outcome with a valid Answer, or with answer None and the last error as reason.
+
+        LLMError (the endpoint kept failing) propagates so the caller can stop with a checkpoint.
+        """
+        messages = render_messages(ticket_text, candidates)
+        candidate_ids = {c.issue_id for c in candidates}
+        raw_replies: list[str] = []
+        prompt_tokens = completion_tokens = calls = 0
+        reason = ""
+        for attempt in range(1 + self.max_corrections):
+            try:
+                result = self.client.complete(messages, schema=ANSWER_SCHEMA)
+            except LLMRequestRejected as exc:
+                reason = str(exc)
+                logger.warning("ticket %s: %s", ticket_id, reason)
+                break
+            calls += 1
+            prompt_tokens += result.prompt_tokens
+            completion_tokens += result.completion_tokens
+            raw_replies.append(result.text)
+            try:
+                answer = validate_answer(parse_json_answer(result.text), candidate_ids)
+            except ValueError as exc:
+                reason = f"invalid model answer: {exc}"
+                logger.info("ticket %s: try %d: %s", ticket_id, attempt + 1, reason)
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": result.text or "(empty reply)"},
+                    corrective_message(str(exc)),
+                ]
+                continue
+            return Outcome(
+                ticket_id=ticket_id,
+                answer=answer,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                calls=calls,
+                raw_replies=raw_replies,
+            )
+        if calls:
+            reason = f"{reason} (after {calls} tries)"
+        return Outcome(
+            ticket_id=ticket_id,
+            answer=None,
+            reason=reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            calls=calls,
+            raw_replies=raw_replies,
+        )
