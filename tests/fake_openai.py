@@ -135,7 +135,10 @@ class FakeOpenAI:
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> FakeOpenAI:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval keeps shutdown (and so each test) fast.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -251,7 +254,7 @@ class FakeOpenAI:
                     self._send(400, {"error": {"message": "body is not JSON"}})
                     return
                 with fake._lock:
-                    fake.headers.append(dict(self.headers.items()))
+                    fake.headers.append({k.lower(): v for k, v in self.headers.items()})
                 if fake.latency:
                     time.sleep(fake.latency)
                 if not self._authorised():
