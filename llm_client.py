@@ -133,7 +133,8 @@ class LLMClient:
                 "json_schema": {"name": "answer", "schema": schema, "strict": True},
             }
         elif schema is not None and mode == "json_object":
-            kwargs["response_format"] = {"type": "json_object"}
+            # llama-cpp-python constrains the output to a schema given here; others ignore it.
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
         return kwargs
 
     def _handle_refusal(

@@ -46,6 +46,22 @@ def _default_responder(request: dict) -> Reply:
     return json.dumps(DEFAULT_ANSWER)
 
 
+def _first_user_message(request: dict) -> str:
+    return next((m.get("content") or "" for m in request.get("messages", []) if m.get("role") == "user"), "")
+
+
+def candidates_in(request: dict) -> list[dict]:
+    """The candidate issues a chat request offers (the JSON array inside <candidates>), for responders."""
+    match = re.search(r"<candidates>\s*(.*?)\s*</candidates>", _first_user_message(request), re.DOTALL)
+    return json.loads(match.group(1)) if match else []
+
+
+def ticket_in(request: dict) -> str:
+    """The ticket text of a chat request (inside <ticket>), for responders."""
+    match = re.search(r"<ticket>\s*(.*?)\s*</ticket>", _first_user_message(request), re.DOTALL)
+    return match.group(1) if match else ""
+
+
 def _approx_tokens(text: str) -> int:
     return max(1, len(text) // 4) if text else 0
 

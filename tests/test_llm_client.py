@@ -165,7 +165,7 @@ def test_json_schema_refused_falls_back_and_is_remembered():
         assert client.json_mode == "json_object"
         assert sleeps == []  # a refusal is not a transient failure
         client.complete(MESSAGES, schema=ANSWER_SCHEMA)
-        assert fake.requests[2]["response_format"] == {"type": "json_object"}
+        assert fake.requests[2]["response_format"] == {"type": "json_object", "schema": ANSWER_SCHEMA}
         assert fake.calls == 3
 
 
