@@ -230,18 +230,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, default=None,
                         help="similarity threshold of the embedding classifier (default: its tuned value)")
     parser.add_argument("--no-fold", action="store_true",
-                        help="skip the end-of-run pass that folds issues of <= 3 tickets into the nearest one")
+                        help="skip the end-of-run pass that folds issues of <= 3 tickets into their nearest")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; prints the figures on stdout and returns the exit code."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         if args.limit is not None and args.limit < 1:
             raise UsageError(f"--limit {args.limit} is invalid: give a whole number of at least 1")
+        if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+            raise UsageError(f"--threshold {args.threshold} is invalid: give a number from 0 to 1")
         texts, labels = load_labelled(args.data)
         if args.limit is not None:
             texts, labels = texts[: args.limit], labels[: args.limit]
@@ -251,7 +253,10 @@ def main(argv: list[str] | None = None) -> int:
             from embedding_classifier import EmbeddingClassifier
             from embeddings import LocalEmbedder
 
-            classifier = EmbeddingClassifier() if args.threshold is None else EmbeddingClassifier(args.threshold)
+            if args.threshold is None:
+                classifier = EmbeddingClassifier()
+            else:
+                classifier = EmbeddingClassifier(args.threshold)
             result = evaluate_offline(
                 texts, labels, LocalEmbedder().embed, classifier, fold=not args.no_fold
             )
