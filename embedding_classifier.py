@@ -137,6 +137,7 @@ def _terms(text: str) -> list[str]:
     """Words without stopwords, plus bigrams of neighbouring kept words."""
     words = [w.replace("'", "") if w.endswith("'s") else w for w in _WORD.findall(text.lower())]
     kept: list[str | None] = [w if len(w) > 2 and w not in STOPWORDS else None for w in words]
+    # Only true neighbours: bridging stopwords gave pairs such as "status last".
     bigrams = [f"{a} {b}" for a, b in zip(kept, kept[1:], strict=False) if a and b and a != b]
     return [w for w in kept if w] + bigrams
 
