@@ -421,7 +421,7 @@ _VALEDICTION = re.compile(
 )
 _MOBILE = re.compile(
     r"^(?:Sent from my \w[\w\s-]{0,40}|Sent from (?:Outlook|Mail|Yahoo Mail)\b.{0,40}|"
-    r"Get Outlook for \w+.{0,20}|Sent via \w[\w\s]{0,30})$",
+    r"Get Outlook for \w+.{0,20}|Sent via \w[\w\s]{0,30})\.?$",
     re.IGNORECASE,
 )
 _NAME_PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "del", "la", "le", "du", "dos"})
@@ -435,7 +435,8 @@ def strip_signature(text: str) -> str:
     for i in range(len(lines) - 1, -1, -1):
         if lines[i].strip() in ("--", "-- ", "—"):
             tail = [x for x in lines[i + 1 :] if x.strip()]
-            if len(tail) <= 10 and sum(len(x) for x in tail) <= 600:
+            # a signature is a few short lines; a long line after "--" is the sender's own words
+            if len(tail) <= 10 and all(len(x) <= 100 for x in tail):
                 lines = lines[:i]
             break
     lines = _strip_sign_off(lines)
@@ -561,7 +562,8 @@ def transcript(conv: Conversation, max_chars: int = 6000) -> tuple[str, bool]:
     budget = max_chars - len(note)
     if budget < 2:
         return text[:max_chars], True
-    head, tail = text[: budget - budget // 2], text[len(text) - budget // 2 :] if budget // 2 else ""
+    head = _shorten(text, budget - budget // 2)
+    tail = _shorten(text[::-1], budget // 2)[::-1] if budget // 2 else ""
     trimmed = len(text) - len(head) - len(tail)
     note = f"\n\n[... {trimmed} characters trimmed ...]\n\n"
     return f"{head.rstrip()}{note}{tail.lstrip()}", True
