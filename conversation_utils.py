@@ -34,9 +34,12 @@ _BLOCK = _PARAGRAPH | {
     "summary", "table", "tbody", "tfoot", "thead", "tr", "ul",
 }
 # Elements whose whole subtree is earlier mail quoted below a reply.
-_QUOTE_CLASSES = frozenset({"gmail_quote", "freshdesk_quote", "yahoo_quoted", "moz-cite-prefix"})
+_QUOTE_CLASSES = frozenset(
+    {"gmail_quote", "freshdesk_quote", "yahoo_quoted", "moz-cite-prefix", "protonmail_quote", "zmail_extra"}
+)
 # Elements from which everything to the end of the body is quoted (Outlook puts the quote after them).
 _QUOTE_TO_END_IDS = re.compile(r"^(?:\w+_)?(?:divRplyFwdMsg|appendonsend|stopSpelling)$")
+_QUOTE_TO_END_CLASSES = frozenset({"OutlookMessageHeader", "mail-editor-reference-message-container"})
 _SIGNATURE_CLASSES = frozenset({"gmail_signature", "moz-signature"})
 _FILENAME = re.compile(r"^[\w.\- ]+\.(?:png|jpe?g|gif|bmp|webp|svg|tiff?)$", re.IGNORECASE)
 _LOOKS_LIKE_HTML = re.compile(
@@ -215,7 +218,7 @@ class _TextParser(HTMLParser):
     def _open_spans(self, tag: str, attributes: dict[str, str]) -> None:
         classes = set(attributes.get("class", "").split())
         if self.mark_quotes and self.quote_at is None:
-            if _QUOTE_TO_END_IDS.match(attributes.get("id", "")):
+            if _QUOTE_TO_END_IDS.match(attributes.get("id", "")) or classes & _QUOTE_TO_END_CLASSES:
                 self.quote_at = -1
                 self.out.mark(_QUOTE_START)
             elif classes & _QUOTE_CLASSES or (tag == "blockquote" and attributes.get("type") == "cite"):

@@ -131,6 +131,11 @@ QUOTED_FORMS = {
         "Silo Support<br><b>Sent:</b> Monday, January 5, 2026 10:00 AM<br><b>To:</b> Ann<br>"
         "<b>Subject:</b> RE: Export</p></div><p class=MsoNormal>OLD try the new build</p></div>"
     ),
+    "new-outlook": (
+        "<div>Still broken after the update.</div><div class=\"mail-editor-reference-message-container\">"
+        "<div><b>From: </b>Silo Support<br><b>Date: </b>Monday, 5 January 2026</div>"
+        "<div>OLD try the new build</div></div>"
+    ),
     "original-message": (
         "<div>Still broken after the update.</div><div>-----Original Message-----</div>"
         "<div>From: Silo Support</div><div>OLD try the new build</div>"
