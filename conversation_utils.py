@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,8 +11,6 @@ from typing import Any
 from atomic_io import write_json_atomic
 from errors import DatabaseError
 from records import Conversation, Message
-
-log = logging.getLogger(__name__)
 
 # Freshdesk ticket source 10 is an outbound email: the agent wrote the description, not the requester.
 _SOURCE_OUTBOUND_EMAIL = 10
