@@ -1,0 +1,636 @@
+"""Freshdesk API v2 client: search, list and ticket threads, paced by the rate-limit headers.
+
+Credits per ticket (Freshdesk charges 1 per call, +2 per `include` on the list endpoint):
+- `--pages`: search (1 credit / 30 tickets, no description) + GET ticket + conversations = ~2.03.
+- `--since`: list with include=description (3 credits / 100 tickets) + conversations = ~1.03.
+`?include=conversations` is not used: it costs 2 credits and stops at 10 conversations.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import backoff
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NameResolutionError
+
+from errors import (
+    FreshdeskAuthError,
+    FreshdeskError,
+    FreshdeskQueryError,
+    FreshdeskUnreachableError,
+    UsageError,
+)
+
+log = logging.getLogger(__name__)
+
+RESOLVED_STATUSES = (4, 5)
+RESOLVED_QUERY = "status:4 OR status:5"
+MAX_QUERY_CHARS = 512
+SEARCH_PAGE_SIZE = 30
+MAX_SEARCH_PAGES = 10
+LIST_PER_PAGE = 100
+LIST_PAGE_CAP = 300
+CONVERSATIONS_PER_PAGE = 100
+# Credits Freshdesk charges, used to pace before the answer tells us.
+_COST_LIST_WITH_DESCRIPTION = 3.0
+# A 429 storm from a misbehaving server must end; each wait honours Retry-After.
+_MAX_THROTTLE_WAITS = 20
+# A refused connection on the first request is retried only briefly: the URL is probably wrong.
+_FIRST_CONTACT_TRIES = 3
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    """One listed ticket (search, list or view result), typed at the boundary."""
+
+    id: int
+    status: int
+    updated_at: str
+    subject: str
+    created_at: str
+    raw: dict
+
+    @classmethod
+    def from_api(cls, item: Any, where: str) -> TicketRef:
+        try:
+            return cls(
+                id=int(item["id"]),
+                status=int(item["status"]),
+                updated_at=str(item["updated_at"]),
+                subject=str(item.get("subject") or ""),
+                created_at=str(item.get("created_at") or ""),
+                raw=item,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FreshdeskError(
+                f"Freshdesk returned a ticket without id/status/updated_at from {where}: "
+                "check FRESHDESK_DOMAIN points at the Freshdesk API"
+            ) from exc
+
+
+@dataclass(frozen=True)
+class RawThread:
+    """Everything fetched for one ticket, as the API returned it."""
+
+    ticket: dict
+    conversations: list[dict]
+
+
+class TicketNotFoundError(FreshdeskError):
+    """The ticket does not exist (deleted or never created): callers skip it."""
+
+
+class _Transient(Exception):
+    """An answer worth retrying (5xx, dropped connection, timeout)."""
+
+    def __init__(self, reason: str, kind: str = "transient"):
+        super().__init__(reason)
+        self.kind = kind  # "transient", "refused" or "dns"
+
+
+def _header_number(headers: Any, name: str) -> float | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+class RatePacer:
+    """Spreads requests so a run at the account's limit meets few 429s.
+
+    Freshdesk counts credits per account per window (a minute) and reports the remaining credits on
+    every answer. While plenty remain, requests go at once; once fewer than `low_water` remain, the
+    rest are spaced evenly until the estimated window end; when none remain, everyone waits for it.
+    The window end is estimated late rather than early (first answer + window), corrected by resets
+    seen in the headers and by Retry-After.
+    """
+
+    def __init__(
+        self, window_seconds: float = 60.0, *, reserve: int = 3, clock: Callable[[], float] = time.monotonic
+    ):
+        self.window_seconds = window_seconds
+        self._reserve = reserve
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._total: float | None = None
+        self._remaining: float | None = None  # local estimate, decremented as requests start
+        self._window_end: float | None = None
+        self._next_slot = 0.0
+        self._in_flight = 0
+
+    def _low_water(self) -> float:
+        return max(self._reserve + 1.0, (self._total or 0.0) * 0.1)
+
+    def _roll(self, now: float) -> None:
+        """The estimated window has ended: assume a fresh budget; answers correct it if not."""
+        assert self._window_end is not None and self._total is not None
+        nxt = self._window_end + self.window_seconds
+        self._window_end = nxt if now < nxt else now + self.window_seconds
+        self._remaining = self._total
+
+    def reserve(self, cost: float = 1.0) -> float:
+        """Claim a slot for a request costing about `cost`; returns the seconds to wait before sending."""
+        with self._lock:
+            self._in_flight += 1
+            now = self._clock()
+            if self._remaining is None or self._window_end is None:
+                return 0.0
+            if now >= self._window_end:
+                self._roll(now)
+            start = max(now, self._next_slot)
+            if self._remaining - cost >= self._low_water():
+                self._remaining -= cost
+                return start - now
+            if self._remaining >= cost:
+                # Space the last credits over what is left of the window.
+                slots = max(1.0, self._remaining / cost)
+                self._next_slot = start + max(0.0, self._window_end - start) / slots
+                self._remaining -= cost
+                return start - now
+            start = max(start, self._window_end)
+            self._next_slot = start
+            self._roll(start)
+            self._remaining = (self._remaining or 0.0) - cost
+            return start - now
+
+    def release(self) -> None:
+        """The request got no answer (connection error)."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
+    def observe(self, total: float | None, remaining: float | None) -> None:
+        """Take in X-RateLimit-Total/Remaining from an answer."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            if total is None or remaining is None or total <= 0:
+                return
+            now = self._clock()
+            self._total = total
+            # Other requests in flight may already be counted by the server; subtracting them again
+            # errs on the safe side.
+            available = remaining - self._in_flight
+            if self._remaining is None or self._window_end is None:
+                self._remaining = available
+                self._window_end = now + self.window_seconds
+            elif available > self._remaining + total / 4:
+                # The server's window reset: the next one ends a window after the old estimated end
+                # (which was never early), or a window from now if that end is long past.
+                nxt = self._window_end + self.window_seconds
+                self._window_end = nxt if self._window_end <= now < nxt else now + self.window_seconds
+                self._remaining = available
+            else:
+                self._remaining = min(self._remaining, available)
+
+    def throttled(self, retry_after: float) -> None:
+        """A 429: nothing remains until Retry-After has passed."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            now = self._clock()
+            self._window_end = now + retry_after
+            self._next_slot = max(self._next_slot, self._window_end)
+            self._remaining = 0.0
+            if self._total is None:
+                self._total = 1.0
+
+
+def _error_details(response: requests.Response) -> str:
+    """Freshdesk's validation messages ("field: message; ..."), or the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip()
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            return "; ".join(
+                f"{e.get('field', '')}: {e.get('message', '')}".strip(": ")
+                for e in errors
+                if isinstance(e, dict)
+            )
+        return str(body.get("description") or body.get("message") or "")
+    return ""
+
+
+def _connection_kind(exc: BaseException) -> str:
+    """'dns' for a name that does not resolve, 'refused' for a refused connection, else 'transient'."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (NameResolutionError, socket.gaierror)):
+            return "dns"
+        if isinstance(item, ConnectionRefusedError):
+            return "refused"
+        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return "transient"
+
+
+class FreshdeskClient:
+    """One requests.Session to one Freshdesk account; safe to share between worker threads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        max_tries: int = 6,
+        pool_size: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+        window_seconds: float = 60.0,
+        backoff_factor: float = 1.0,
+        backoff_max: float = 60.0,
+    ):
+        base = base_url.rstrip("/")
+        self._origin = base
+        self._api = base if base.endswith("/api/v2") else f"{base}/api/v2"
+        self._timeout = timeout
+        self._max_tries = max(1, max_tries)
+        self._sleep = sleep
+        self._backoff_factor = backoff_factor
+        self._backoff_max = backoff_max
+        self._session = requests.Session()
+        self._session.auth = (api_key, "X")
+        self._session.headers.update({"Accept": "application/json", "User-Agent": "silo-issues/0.1"})
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._pacer = RatePacer(window_seconds, reserve=max(1, pool_size))
+        self._lock = threading.Lock()
+        self._reached = False
+        self.credits_used = 0.0
+        self.requests_made = 0
+        self.throttled = 0
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> FreshdeskClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----- transport
+    def _waits(self) -> Iterator[float]:
+        waits = backoff.expo(factor=self._backoff_factor, max_value=self._backoff_max)
+        next(waits)  # backoff's generators are primed with one empty step
+        for value in waits:
+            yield backoff.full_jitter(value)
+
+    def _get(self, url: str, *, cost: float = 1.0) -> requests.Response:
+        """GET with pacing, Retry-After on 429 and jittered exponential backoff; raises typed errors."""
+        path = urlsplit(url).path
+        waits = self._waits()
+        tries = throttles = 0
+        while True:
+            delay = self._pacer.reserve(cost)
+            if delay > 0:
+                log.debug("pacing: waiting %.2fs before GET %s", delay, path)
+                self._sleep(delay)
+            try:
+                response = self._attempt(url, path)
+            except _Transient as exc:
+                tries += 1
+                if not self._reached and exc.kind == "dns":
+                    raise FreshdeskUnreachableError(
+                        f"cannot resolve the Freshdesk host of {self._origin}: check FRESHDESK_DOMAIN in .env"
+                    ) from exc
+                first_refused = not self._reached and exc.kind == "refused"
+                limit = min(self._max_tries, _FIRST_CONTACT_TRIES) if first_refused else self._max_tries
+                if tries >= limit:
+                    if first_refused:
+                        raise FreshdeskUnreachableError(
+                            f"{self._origin} refused the connection: check FRESHDESK_DOMAIN in .env "
+                            "and that the server is up"
+                        ) from exc
+                    raise FreshdeskError(
+                        f"GET {path} failed {tries} times ({exc}): Freshdesk may be down; try again later"
+                    ) from exc
+                wait = next(waits)
+                log.info("GET %s: %s; retry %d/%d in %.1fs", path, exc, tries, limit - 1, wait)
+                self._sleep(wait)
+                continue
+            if response.status_code == 429:
+                throttles += 1
+                retry_after = _header_number(response.headers, "Retry-After")
+                retry_after = self._pacer.window_seconds if retry_after is None else max(0.0, retry_after)
+                self._pacer.throttled(retry_after)
+                if throttles > _MAX_THROTTLE_WAITS:
+                    raise FreshdeskError(
+                        f"GET {path} was rate-limited {throttles} times in a row: another integration may "
+                        "be using the account's API limit; try again later or lower BATCH_SIZE"
+                    )
+                log.info("GET %s: rate-limited (429); waiting %.1fs as Retry-After asks", path, retry_after)
+                self._sleep(retry_after)
+                continue
+            if response.status_code >= 500:
+                tries += 1
+                if tries >= self._max_tries:
+                    raise FreshdeskError(
+                        f"GET {path} answered {response.status_code} {tries} times: "
+                        "Freshdesk is having trouble; try again later"
+                    )
+                wait = next(waits)
+                log.info("GET %s: %d; retry %d/%d in %.1fs", path, response.status_code, tries,
+                         self._max_tries - 1, wait)
+                self._sleep(wait)
+                continue
+            if response.status_code in (401, 403):
+                raise FreshdeskAuthError(
+                    f"Freshdesk rejected FRESHDESK_API_KEY ({response.status_code}) on GET {path}: check the "
+                    "key in .env (Profile settings > API key) and that the agent may view tickets"
+                )
+            return response
+
+    def _attempt(self, url: str, path: str) -> requests.Response:
+        """One HTTP exchange; connection problems become _Transient, answers are counted."""
+        with self._lock:
+            self.requests_made += 1
+        try:
+            response = self._session.get(url, timeout=self._timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            self._pacer.release()
+            kind = _connection_kind(exc)
+            reason = {"dns": "name does not resolve", "refused": "connection refused"}.get(
+                kind, "timed out" if isinstance(exc, requests.Timeout) else "connection dropped"
+            )
+            log.debug("GET %s -> %s", path, reason)
+            raise _Transient(reason, kind) from exc
+        except requests.RequestException as exc:
+            self._pacer.release()
+            raise _Transient(f"{type(exc).__name__}") from exc
+        self._reached = True
+        headers = response.headers
+        used = _header_number(headers, "X-RateLimit-Used-CurrentRequest") or 0.0
+        if response.status_code != 429:
+            self._pacer.observe(
+                _header_number(headers, "X-RateLimit-Total"), _header_number(headers, "X-RateLimit-Remaining")
+            )
+        with self._lock:
+            self.credits_used += used
+            if response.status_code == 429:
+                self.throttled += 1
+        log.debug("GET %s -> %d (credits %g, remaining %s)", path, response.status_code, used,
+                  headers.get("X-RateLimit-Remaining", "?"))
+        return response
+
+    def _json(self, response: requests.Response, path: str) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise FreshdeskError(
+                f"GET {path} answered {response.status_code} with no JSON: check FRESHDESK_DOMAIN "
+                "points at a Freshdesk account"
+            ) from exc
+
+    def _expect_ok(self, response: requests.Response, path: str, ticket_id: int | None = None) -> Any:
+        if response.status_code == 404:
+            if ticket_id is not None:
+                raise TicketNotFoundError(f"ticket {ticket_id} not found (404) at GET {path}")
+            raise FreshdeskError(
+                f"GET {path} answered 404: check FRESHDESK_DOMAIN points at a Freshdesk account"
+            )
+        if not response.ok:
+            raise FreshdeskError(
+                f"GET {path} answered {response.status_code}: {_error_details(response) or 'no details'}"
+            )
+        return self._json(response, path)
+
+    def _url(self, path: str, params: dict[str, Any] | None = None) -> str:
+        query = f"?{urlencode(params, quote_via=quote)}" if params else ""
+        return f"{self._api}{path}{query}"
+
+    # ----- endpoints
+    def search_page(self, query: str, page: int) -> tuple[list[TicketRef], int]:
+        """One page of ticket search (30 results, no description) and the total match count."""
+        if len(query) > MAX_QUERY_CHARS:
+            raise UsageError(
+                f"the search query is {len(query)} characters; Freshdesk allows {MAX_QUERY_CHARS}: "
+                "shorten --query"
+            )
+        if not 1 <= page <= MAX_SEARCH_PAGES:
+            raise UsageError(
+                f"search page {page} is out of range: Freshdesk serves pages 1 to {MAX_SEARCH_PAGES}"
+            )
+        path = "/search/tickets"
+        response = self._get(self._url(path, {"query": f'"{query}"', "page": page}))
+        if response.status_code == 400:
+            raise FreshdeskQueryError(
+                f"Freshdesk refused the search query \"{query}\": {_error_details(response)}; "
+                "check the --query syntax (e.g. group_id:12 AND tag:billing)"
+            )
+        body = self._expect_ok(response, self._api + path)
+        if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+            raise FreshdeskError(
+                f"GET {self._api}{path} answered without a results list: check FRESHDESK_DOMAIN"
+            )
+        refs = [TicketRef.from_api(item, "search") for item in body["results"]]
+        total = body.get("total")
+        return refs, int(total) if isinstance(total, (int, float)) else len(refs)
+
+    def list_page(self, updated_since: str, page: int) -> list[TicketRef]:
+        """One page (100) of tickets updated since `updated_since`, oldest update first, with descriptions."""
+        params = {
+            "updated_since": updated_since,
+            "order_by": "updated_at",
+            "order_type": "asc",
+            "per_page": LIST_PER_PAGE,
+            "page": page,
+            "include": "description",
+        }
+        response = self._get(self._url("/tickets", params), cost=_COST_LIST_WITH_DESCRIPTION)
+        body = self._expect_ok(response, f"{self._api}/tickets")
+        if not isinstance(body, list):
+            raise FreshdeskError(
+                f"GET {self._api}/tickets answered without a ticket list: check FRESHDESK_DOMAIN"
+            )
+        return [TicketRef.from_api(item, "the ticket list") for item in body]
+
+    def get_ticket(self, ticket_id: int) -> dict:
+        """The ticket with its description; TicketNotFoundError on 404."""
+        path = f"/tickets/{int(ticket_id)}"
+        body = self._expect_ok(self._get(self._url(path)), self._api + path, ticket_id)
+        if not isinstance(body, dict):
+            raise FreshdeskError(f"GET {self._api}{path} answered without a ticket: check FRESHDESK_DOMAIN")
+        return body
+
+    def get_conversations(self, ticket_id: int) -> list[dict]:
+        """Every conversation of a ticket in API order, following Link rel="next".
+
+        Raises TicketNotFoundError on 404."""
+        path = f"/tickets/{int(ticket_id)}/conversations"
+        url: str | None = self._url(path, {"per_page": CONVERSATIONS_PER_PAGE})
+        conversations: list[dict] = []
+        pages = 0
+        while url:
+            response = self._get(url)
+            body = self._expect_ok(response, self._api + path, ticket_id)
+            if not isinstance(body, list):
+                raise FreshdeskError(f"GET {self._api}{path} answered without a list: check FRESHDESK_DOMAIN")
+            conversations.extend(body)
+            pages += 1
+            url = response.links.get("next", {}).get("url")
+            if url and not self._same_origin(url):
+                # The Basic-auth header must never follow a link to another host.
+                raise FreshdeskError(f"GET {self._api}{path}: the next-page link leaves {self._origin}")
+            if pages > 1000:
+                raise FreshdeskError(f"GET {self._api}{path}: more than 1000 pages of conversations")
+        return conversations
+
+    def _same_origin(self, url: str) -> bool:
+        ours, theirs = urlsplit(self._origin), urlsplit(url)
+        return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
+
+
+def search_query(extra: str | None = None) -> str:
+    """The resolved/closed filter, ANDed with an extra clause; UsageError when over 512 characters."""
+    extra = (extra or "").strip()
+    query = f"({RESOLVED_QUERY}) AND ({extra})" if extra else RESOLVED_QUERY
+    if len(query) > MAX_QUERY_CHARS:
+        raise UsageError(
+            f"--query makes the search {len(query)} characters; Freshdesk allows {MAX_QUERY_CHARS} "
+            f"inside the quotes: shorten --query to {MAX_QUERY_CHARS - len(query) + len(extra)} characters"
+        )
+    return query
+
+
+def iter_search(client: FreshdeskClient, pages: int, extra_query: str | None = None) -> Iterator[TicketRef]:
+    """Resolved/closed tickets from search pages 1..`pages`, in Freshdesk's order; stops at a short page."""
+    if not 1 <= pages <= MAX_SEARCH_PAGES:
+        raise UsageError(
+            f"--pages {pages} is out of range: Freshdesk search serves pages 1 to {MAX_SEARCH_PAGES} "
+            f"({SEARCH_PAGE_SIZE} tickets each); use --since for more"
+        )
+    query = search_query(extra_query)
+    seen = 0
+    for page in range(1, pages + 1):
+        refs, total = client.search_page(query, page)
+        yield from refs
+        seen += len(refs)
+        if len(refs) < SEARCH_PAGE_SIZE or seen >= total:
+            return
+
+
+def _as_updated_since(since: str) -> str:
+    return f"{since}T00:00:00Z" if len(since) == 10 else since
+
+
+def _one_second_later(stamp: str) -> str:
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(seconds=1)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iter_updated_since(
+    client: FreshdeskClient, since: str, *, page_cap: int = LIST_PAGE_CAP
+) -> Iterator[TicketRef]:
+    """Resolved/closed tickets updated since `since`, oldest update first, past the list's page cap."""
+    cursor = _as_updated_since(since)
+    seen: set[int] = set()
+    while True:
+        last_updated = None
+        for page in range(1, page_cap + 1):
+            refs = client.list_page(cursor, page)
+            for ref in refs:
+                last_updated = ref.updated_at
+                if ref.id in seen:
+                    continue
+                seen.add(ref.id)
+                if ref.status in RESOLVED_STATUSES:
+                    yield ref
+            if len(refs) < LIST_PER_PAGE:
+                return
+        if last_updated is None:
+            return
+        if last_updated == cursor:
+            # More than page_cap pages share one timestamp; step past it rather than loop forever.
+            log.warning("more than %d tickets were updated at %s; some of them may be missed",
+                        page_cap * LIST_PER_PAGE, cursor)
+            last_updated = _one_second_later(cursor)
+        log.info("list endpoint page cap (%d) reached; restarting from updated_at %s", page_cap, last_updated)
+        cursor = last_updated
+
+
+def iter_ticket_ids(client: FreshdeskClient, ids: Sequence[int]) -> Iterator[TicketRef]:
+    """The given tickets in the given order; missing ones are skipped, unresolved ones warned about."""
+    for ticket_id in ids:
+        try:
+            ticket = client.get_ticket(ticket_id)
+        except TicketNotFoundError:
+            log.warning("ticket %s not found (404: deleted or never existed); skipped", ticket_id)
+            continue
+        ref = TicketRef.from_api(ticket, f"ticket {ticket_id}")
+        if ref.status not in RESOLVED_STATUSES:
+            log.warning(
+                "ticket %s has status %s (not resolved/closed); processing it as asked", ref.id, ref.status
+            )
+        yield ref
+
+
+def _fetch_one(client: FreshdeskClient, ref: TicketRef) -> RawThread | None:
+    try:
+        ticket = ref.raw if "description" in ref.raw else client.get_ticket(ref.id)
+        conversations = client.get_conversations(ref.id)
+    except TicketNotFoundError:
+        log.warning("ticket %s not found (404: deleted since it was listed); skipped", ref.id)
+        return None
+    return RawThread(ticket=ticket, conversations=conversations)
+
+
+def fetch_threads(
+    client: FreshdeskClient,
+    refs: Iterable[TicketRef],
+    *,
+    batch_size: int,
+    is_cached: Callable[[TicketRef], bool],
+) -> Iterator[tuple[TicketRef, RawThread | None]]:
+    """Fetch threads with `batch_size` workers, yielding in the order of `refs`.
+
+    Cached refs yield (ref, None) with no request; tickets gone (404) are skipped. `refs` is consumed
+    lazily with a bounded look-ahead, so the first results arrive before the listing ends.
+    """
+    look_ahead = 4 * max(1, batch_size)
+    pending: collections.deque[tuple[TicketRef, Future[RawThread | None] | None]] = collections.deque()
+    source = iter(refs)
+    exhausted = False
+    executor = ThreadPoolExecutor(max_workers=max(1, batch_size), thread_name_prefix="freshdesk")
+    try:
+        while True:
+            while not exhausted and len(pending) < look_ahead:
+                ref = next(source, None)
+                if ref is None:
+                    exhausted = True
+                    break
+                future = None if is_cached(ref) else executor.submit(_fetch_one, client, ref)
+                pending.append((ref, future))
+            if not pending:
+                return
+            ref, future = pending.popleft()
+            if future is None:
+                yield ref, None
+                continue
+            thread = future.result()
+            if thread is not None:
+                yield ref, thread
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
