@@ -253,10 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             from embedding_classifier import EmbeddingClassifier
             from embeddings import LocalEmbedder
 
-            if args.threshold is None:
-                classifier = EmbeddingClassifier()
-            else:
-                classifier = EmbeddingClassifier(args.threshold)
+            tuned = {} if args.threshold is None else {"threshold": args.threshold}
+            classifier = EmbeddingClassifier(**tuned)
             result = evaluate_offline(
                 texts, labels, LocalEmbedder().embed, classifier, fold=not args.no_fold
             )

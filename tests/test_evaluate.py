@@ -1,0 +1,159 @@
+"""Clustering metrics against hand-worked values, loading labelled data, and the evaluate CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import evaluate
+from errors import UsageError
+
+
+def test_perfect_and_permuted_labels_score_one():
+    labels = ["a", "a", "b", "b", "c"]
+    for assigned in (["a", "a", "b", "b", "c"], ["ISS-2", "ISS-2", "ISS-9", "ISS-9", "ISS-1"]):
+        assert evaluate.nmi(labels, assigned) == pytest.approx(1.0)
+        assert evaluate.ari(labels, assigned) == pytest.approx(1.0)
+        assert evaluate.purity(labels, assigned) == pytest.approx(1.0)
+
+
+def test_all_in_one_issue():
+    # labels a a b b, one issue. NMI: H(issue) = 0 and MI = 0 -> 0.
+    # ARI: n=4, pairs=6; same-cell pairs C(2,2)+C(2,2)=2; label pairs 2; issue pairs C(4,2)=6;
+    # expected 2*6/6 = 2; max (2+6)/2 = 4; ARI = (2-2)/(4-2) = 0. Purity: majority 2 of 4 = 0.5.
+    labels, assigned = ["a", "a", "b", "b"], ["x"] * 4
+    assert evaluate.nmi(labels, assigned) == pytest.approx(0.0)
+    assert evaluate.ari(labels, assigned) == pytest.approx(0.0)
+    assert evaluate.purity(labels, assigned) == pytest.approx(0.5)
+
+
+def test_singletons():
+    # labels a a b b, four issues of one. H(labels) = ln 2, H(issues) = ln 4 = 2 ln 2, MI = ln 2
+    # (issues determine labels): NMI = ln2 / ((ln2 + 2 ln2)/2) = 2/3.
+    # ARI: same-cell pairs 0, label pairs 2, issue pairs 0 -> expected 0, max 1 -> 0. Purity 1.
+    labels, assigned = ["a", "a", "b", "b"], [1, 2, 3, 4]
+    assert evaluate.nmi(labels, assigned) == pytest.approx(2 / 3)
+    assert evaluate.ari(labels, assigned) == pytest.approx(0.0)
+    assert evaluate.purity(labels, assigned) == pytest.approx(1.0)
+
+
+def test_one_label_one_issue_is_identical():
+    assert evaluate.nmi(["a"] * 3, ["x"] * 3) == 1.0
+    assert evaluate.ari(["a"] * 3, ["x"] * 3) == 1.0
+
+
+def test_refinement_matches_known_values():
+    # labels 0 0 1 1, issues 0 0 1 2 (label 1 split in two).
+    # H(labels) = ln2, H(issues) = 1.5 ln2, MI = ln2: NMI = ln2 / 1.25 ln2 = 0.8.
+    # ARI: same-cell 1, label pairs 2, issue pairs 1, total 6: expected 2/6, max 1.5:
+    # (1 - 1/3) / (1.5 - 1/3) = 4/7. Purity 1.
+    labels, assigned = [0, 0, 1, 1], [0, 0, 1, 2]
+    assert evaluate.nmi(labels, assigned) == pytest.approx(0.8)
+    assert evaluate.ari(labels, assigned) == pytest.approx(4 / 7)
+    assert evaluate.purity(labels, assigned) == pytest.approx(1.0)
+
+
+def test_mixed_example_worked_by_hand():
+    # labels a a a b b b; issues x x y y y y. Cells: (a,x)=2, (a,y)=1, (b,y)=3.
+    # ARI: same-cell pairs 1+0+3 = 4; label pairs 3+3 = 6; issue pairs 1+6 = 7; total 15;
+    # expected 6*7/15 = 2.8; max 6.5; ARI = 1.2/3.7.
+    # NMI: H(labels) = ln2; H(issues) = -(1/3 ln 1/3 + 2/3 ln 2/3);
+    # MI = 1/3 ln2 + 1/6 ln(1/2) + 1/2 ln(3/2) = 1/6 ln2 + 1/2 ln 1.5.
+    labels = list("aaabbb")
+    assigned = list("xxyyyy")
+    h_issues = -(1 / 3 * math.log(1 / 3) + 2 / 3 * math.log(2 / 3))
+    mutual = math.log(2) / 6 + 0.5 * math.log(1.5)
+    assert evaluate.ari(labels, assigned) == pytest.approx(1.2 / 3.7)
+    assert evaluate.nmi(labels, assigned) == pytest.approx(mutual / ((math.log(2) + h_issues) / 2))
+    assert evaluate.purity(labels, assigned) == pytest.approx(5 / 6)
+
+
+def test_metrics_are_symmetric_where_they_should_be():
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 5, 200).tolist(), rng.integers(0, 7, 200).tolist()
+    assert evaluate.nmi(a, b) == pytest.approx(evaluate.nmi(b, a))
+    assert evaluate.ari(a, b) == pytest.approx(evaluate.ari(b, a))
+    # Random assignments carry almost no information.
+    assert abs(evaluate.ari(a, b)) < 0.05
+
+
+def test_evaluate_assignments_counts_issues():
+    result = evaluate.evaluate_assignments(["a", "a", "b"], ["I1", "I2", "I3"])
+    assert result["issues"] == 3 and result["true_labels"] == 2 and result["items"] == 3
+
+
+def test_load_csv_and_jsonl(tmp_path):
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text('Text,Label\n"I forgot my password, help",login\nrefund please,billing\n')
+    assert evaluate.load_labelled(csv_path) == (["I forgot my password, help", "refund please"],
+                                                ["login", "billing"])
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text(json.dumps({"utterance": "hi", "intent": "Greet"}) + "\n\n")
+    assert evaluate.load_labelled(jsonl) == (["hi"], ["Greet"])
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("no_header.csv", "text,intent\nhello,x\n", "columns text and label"),
+        ("blank.csv", "text,label\nhello,\n", "line 2"),
+        ("empty.csv", "text,label\n", "no labelled texts"),
+        ("bad.jsonl", '{"utterance": "a", "intent": "x"}\nnot json\n', "line 2"),
+        ("nolabel.jsonl", '{"utterance": "a"}\n', "line 1"),
+    ],
+)
+def test_bad_input_is_a_usage_error(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(UsageError, match=message):
+        evaluate.load_labelled(path)
+
+
+def test_fold_small_issues_moves_tiny_issue_to_nearest_large():
+    rng = np.random.default_rng(0)
+    base = np.eye(4, dtype=np.float32)
+    vectors = np.vstack([base[0] + 0.05 * rng.standard_normal((5, 4)), base[1] + 0.05 * rng.standard_normal((5, 4)),
+                         base[0] + 0.1 * rng.standard_normal((1, 4))]).astype(np.float32)
+    assigned = ["A"] * 5 + ["B"] * 5 + ["C"]
+    assert evaluate.fold_small_issues(vectors, assigned) == ["A"] * 5 + ["B"] * 5 + ["A"]
+
+
+CSV = """text,label
+I forgot my password and cannot log in,login
+How do I reset my password?,login
+My password reset link does not work,login
+I was charged twice on my credit card,billing
+Please refund the double charge on my card,billing
+Why was my card billed two times this month,billing
+"""
+
+
+def test_cli_scores_a_small_csv(tmp_path, capsys):
+    path = tmp_path / "small.csv"
+    path.write_text(CSV)
+    assert evaluate.main([str(path), "--classifier", "embedding"]) == 0
+    out = capsys.readouterr().out
+    figures = dict(line.split(None, 1) for line in out.strip().splitlines())
+    assert 0.0 <= float(figures["NMI"]) <= 1.0
+    assert figures["issues"].split()[0].isdigit()
+    assert "true labels: 2" in figures["issues"]
+    assert figures["tokens"].startswith("0 ")
+    assert evaluate.main([str(path), "--limit", "2"]) == 0
+    assert "items        2" in capsys.readouterr().out
+
+
+def test_cli_errors_exit_2_with_one_line(tmp_path, capsys):
+    path = tmp_path / "small.csv"
+    path.write_text(CSV)
+    for argv, message in (
+        ([str(tmp_path / "missing.csv")], "cannot read"),
+        ([str(path), "--classifier", "llm"], "not wired yet"),
+        ([str(path), "--limit", "0"], "--limit"),
+        ([str(path), "--threshold", "1.5"], "--threshold"),
+    ):
+        assert evaluate.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1
