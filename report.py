@@ -1,0 +1,400 @@
+"""The HTML report: one self-contained page with the last run's summary and every issue in the DB."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta, timezone
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from atomic_io import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+WEEKS = 8
+CHART_LIMIT = 30
+_WEEK = timedelta(days=7)
+
+# (summary key, label, formatter); the order is the order on the page.
+_SUMMARY_FIELDS: list[tuple[str, str, str]] = [
+    ("tickets_seen", "Tickets seen", "int"),
+    ("tickets_skipped", "Already decided", "int"),
+    ("tickets_fetched", "Fetched", "int"),
+    ("tickets_classified", "Classified", "int"),
+    ("issues_created", "New issues", "int"),
+    ("issues_grown", "Issues grown", "int"),
+    ("flagged", "Flagged", "int"),
+    ("credits", "Freshdesk credits", "int"),
+    ("model_calls", "Model calls", "int"),
+    ("prompt_tokens", "Prompt tokens", "int"),
+    ("completion_tokens", "Completion tokens", "int"),
+    ("estimated_cost", "Estimated cost", "cost"),
+    ("seconds", "Duration", "seconds"),
+    ("classifier", "Classifier", "text"),
+]
+
+_CSS = """
+:root { --ink:#1f2933; --muted:#5f6b7a; --line:#d9dee5; --bg:#f5f7fa; --card:#fff;
+  --bar:#3b6fd8; --bar-soft:#c9d8f5; --warn:#b45309; --warn-bg:#fef3c7; --flag:#b42318; --flag-bg:#fee4e2; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--ink);
+  font:15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1100px; margin: 0 auto; padding: 28px 24px 48px; }
+h1 { font-size: 1.7rem; margin: 0 0 4px; }
+h2 { font-size: 1.25rem; margin: 32px 0 12px; }
+h3 { font-size: 1rem; margin: 0 0 6px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
+a { color: #1d4ed8; }
+.sub { color: var(--muted); margin: 0 0 20px; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 16px 20px;
+  margin-top: 16px; }
+.field p { margin: 0; }
+.stats { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 10px; margin: 0; }
+.stat { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px; }
+.stat dt { color: var(--muted); font-size: .8rem; }
+.stat dd { margin: 0; font-size: 1.25rem; font-weight: 600; font-variant-numeric: tabular-nums; }
+.lists { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; margin-top: 12px; }
+.lists ul { margin: 0; padding-left: 18px; }
+.lists .none { color: var(--muted); margin: 0; }
+.chart { display: grid; grid-template-columns: minmax(180px, 34%) 1fr 3.5em; gap: 5px 10px; align-items: center; }
+.chart .label { text-decoration: none; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  font-size: .9rem; }
+.chart .track { background: var(--bg); border-radius: 4px; height: 16px; }
+.chart .fill { background: var(--bar); border-radius: 4px; height: 16px; min-width: 2px; }
+.chart .fill.prov { background: #e0a23b; }
+.chart .num { text-align: right; font-variant-numeric: tabular-nums; font-weight: 600; }
+.key { display: inline-block; width: 12px; height: 12px; border-radius: 3px; background: #e0a23b;
+  vertical-align: -1px; margin-right: 4px; }
+.more { color: var(--muted); font-size: .9rem; margin: 10px 0 0; }
+.issue { margin-top: 16px; break-inside: avoid; page-break-inside: avoid; }
+.issue header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 6px 12px;
+  border-bottom: 1px solid var(--line); padding-bottom: 8px; margin-bottom: 12px; }
+.issue h2 { margin: 0; font-size: 1.15rem; }
+.iid { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: var(--muted); font-weight: 600; }
+.count { margin-left: auto; font-weight: 600; }
+.badge { display: inline-block; border-radius: 999px; padding: 1px 9px; font-size: .78rem; font-weight: 600; }
+.badge.prov { color: var(--warn); background: var(--warn-bg); }
+.badge.flag { color: var(--flag); background: var(--flag-bg); }
+.cols { display: grid; grid-template-columns: 1fr 240px; gap: 20px; }
+.kw { display: flex; flex-wrap: wrap; gap: 5px; margin: 0 0 10px; padding: 0; list-style: none; }
+.kw li { background: #eef2f8; border-radius: 5px; padding: 1px 8px; font-size: .85rem; }
+.field { margin: 0 0 10px; }
+.field ol { margin: 0; padding-left: 22px; }
+.seen { color: var(--muted); font-size: .85rem; margin: 0 0 10px; }
+.weeks { display: grid; grid-template-columns: repeat(8, 1fr); gap: 4px; align-items: end; height: 64px;
+  border-bottom: 1px solid var(--line); }
+.weeks span { display: block; background: var(--bar); border-radius: 3px 3px 0 0; min-height: 1px; }
+.weeks span.zero { background: var(--bar-soft); }
+.wnums { display: grid; grid-template-columns: repeat(8, 1fr); gap: 4px; text-align: center;
+  font-size: .75rem; color: var(--muted); font-variant-numeric: tabular-nums; }
+.wcap { font-size: .75rem; color: var(--muted); margin: 4px 0 0; }
+.tickets { columns: 2 280px; column-gap: 24px; margin: 0; padding: 0; list-style: none; font-size: .9rem; }
+.tickets li { break-inside: avoid; padding: 2px 0; overflow-wrap: anywhere; }
+.tickets .tid { font-variant-numeric: tabular-nums; font-weight: 600; }
+.tickets .flag { color: var(--flag); font-size: .78rem; font-weight: 600; }
+.empty { text-align: center; padding: 40px 20px; }
+.empty p { color: var(--muted); }
+code { background: #eef2f8; border-radius: 4px; padding: 1px 5px; }
+footer { color: var(--muted); font-size: .8rem; margin-top: 32px; }
+@media (max-width: 720px) { .cols, .lists { grid-template-columns: 1fr; } }
+@media print {
+  body { background: #fff; font-size: 11pt; }
+  main { max-width: none; padding: 0; }
+  .card, .stat { border-color: #bbb; }
+  a { color: inherit; text-decoration: none; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
+"""
+
+
+def render_report(
+    db: dict,
+    *,
+    ticket_base_url: str | None,
+    subjects: Mapping[int, str] | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Render the issue DB as one self-contained HTML5 page; every DB text is escaped."""
+    now = _as_utc(now or datetime.now(timezone.utc))
+    subjects = subjects or {}
+    tickets: Mapping[str, Any] = {str(k): v for k, v in (db.get("tickets") or {}).items()}
+    issues = sorted(db.get("issues") or [], key=lambda i: (-len(i.get("ticket_ids") or []), i["issue_id"]))
+    known = {issue["issue_id"] for issue in issues}
+    runs = db.get("runs") or []
+    run = runs[-1] if runs else None
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>Silo recurring issues</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        "<main>",
+        "<h1>Silo recurring issues</h1>",
+        f'<p class="sub">{_overview(issues, tickets)} · generated {escape(_fmt_time(now))}</p>',
+        _run_section(run, known, issues),
+    ]
+    if issues:
+        parts.append(_chart(issues))
+        parts.append('<h2 id="issues">Issues</h2>')
+        parts.extend(_issue_section(i, tickets, subjects, ticket_base_url, now) for i in issues)
+    else:
+        parts.append(
+            '<section class="card empty"><h2>No issues yet</h2>'
+            "<p>The issue database is empty. Run <code>python -m main --pages 5</code> "
+            "(or <code>--demo</code>) to classify tickets; this report fills in after the run.</p>"
+            "</section>"
+        )
+    model = db.get("embedding_model")
+    footer = f"Issue DB schema {escape(str(db.get('schema_version', '?')))}"
+    if model:
+        footer += f" · embeddings: {escape(str(model))}"
+    parts += [f"<footer>{footer}</footer>", "</main>", "</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+def write_report(
+    path: Path,
+    db: dict,
+    *,
+    ticket_base_url: str | None,
+    subjects: Mapping[int, str] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Render the report and replace `path` atomically."""
+    write_text_atomic(path, render_report(db, ticket_base_url=ticket_base_url, subjects=subjects, now=now))
+    logger.info("wrote report %s", path)
+
+
+def weekly_counts(updated_ats: Iterable[str], now: datetime, weeks: int = WEEKS) -> list[int]:
+    """Tickets per week, oldest first; week k back from `now` holds times in (now-(k+1)w, now-kw]."""
+    now = _as_utc(now)
+    counts = [0] * weeks
+    for text in updated_ats:
+        when = parse_time(text)
+        if when is None or when > now:
+            continue
+        # (now - when) in [k weeks, k+1 weeks) lands in week k back; the edge belongs to the older week.
+        back = int((now - when) / _WEEK)
+        if back < weeks:
+            counts[weeks - 1 - back] += 1
+    return counts
+
+
+def ticket_url(ticket_base_url: str, ticket_id: int) -> str:
+    """A ticket's page for people: `<base>/a/tickets/<id>`."""
+    return f"{ticket_base_url.rstrip('/')}/a/tickets/{int(ticket_id)}"
+
+
+def parse_time(text: object) -> datetime | None:
+    """Parse an ISO timestamp or date (Freshdesk's `...Z` included) as UTC; None when it is not one."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    raw = text.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        try:
+            when = datetime.combine(date.fromisoformat(raw[:10]), datetime.min.time())
+        except ValueError:
+            return None
+    return _as_utc(when)
+
+
+# ---- sections ------------------------------------------------------------------------------------
+
+
+def _overview(issues: list[dict], tickets: Mapping[str, Any]) -> str:
+    total = sum(len(i.get("ticket_ids") or []) for i in issues)
+    provisional = sum(1 for i in issues if i.get("provisional"))
+    flagged = sum(1 for r in tickets.values() if _pending(r))
+    text = f"{_plural(len(issues), 'issue')} covering {_plural(total, 'ticket')}"
+    if provisional:
+        text += f" · {provisional} provisional"
+    if flagged:
+        text += f" · {flagged} flagged for review"
+    return text
+
+
+def _run_section(run: dict | None, known: set[str], issues: list[dict]) -> str:
+    if not run:
+        return '<section class="card"><h2>Last run</h2><p class="none">No runs recorded yet.</p></section>'
+    summary = run.get("summary") or {}
+    started = summary.get("started_at") or run.get("started_at")
+    finished = summary.get("finished_at") or run.get("finished_at")
+    when = " → ".join(escape(_fmt_time(t)) for t in (started, finished) if t)
+    stats = [
+        f'<div class="stat"><dt>{label}</dt><dd>{escape(_fmt_value(summary[key], kind))}</dd></div>'
+        for key, label, kind in _SUMMARY_FIELDS
+        if summary.get(key) is not None
+    ]
+    categories = {i["issue_id"]: i.get("category", "") for i in issues}
+    new_items = [_issue_ref(str(issue_id), known, categories) for issue_id in summary.get("new_issue_ids") or []]
+    grown_items = []
+    for entry in summary.get("grown_issue_ids") or []:
+        issue_id, added = (entry[0], entry[1]) if isinstance(entry, (list, tuple)) else (entry, None)
+        prefix = f"+{int(added)} " if added is not None else ""
+        grown_items.append(f"{prefix}{_issue_ref(str(issue_id), known, categories)}")
+    return (
+        '<section class="card" id="run"><h2 style="margin-top:0">Last run</h2>'
+        + (f'<p class="sub">{when}</p>' if when else "")
+        + (f'<dl class="stats">{"".join(stats)}</dl>' if stats else "")
+        + '<div class="lists">'
+        + _ref_list("New in this run", new_items, "No new issues.")
+        + _ref_list("Grew most in this run", grown_items, "No existing issue grew.")
+        + "</div></section>"
+    )
+
+
+def _ref_list(title: str, items: list[str], none: str) -> str:
+    body = "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>" if items else f'<p class="none">{none}</p>'
+    return f"<div><h3>{title}</h3>{body}</div>"
+
+
+def _issue_ref(issue_id: str, known: set[str], categories: Mapping[str, str]) -> str:
+    if issue_id not in known:
+        # Merged or emptied since the run: name it without a dead link.
+        return f'<span class="iid">{escape(issue_id)}</span> (no longer in the DB)'
+    category = categories.get(issue_id) or ""
+    return f'<a href="#{escape(issue_id)}" class="iid">{escape(issue_id)}</a> {escape(category)}'
+
+
+def _chart(issues: list[dict]) -> str:
+    shown = issues[:CHART_LIMIT]
+    top = max(len(i.get("ticket_ids") or []) for i in shown) or 1
+    rows = []
+    for issue in shown:
+        count = len(issue.get("ticket_ids") or [])
+        width = 100.0 * count / top
+        kind = " prov" if issue.get("provisional") else ""
+        label = f"{issue['issue_id']} · {issue.get('category') or ''}"
+        rows.append(
+            f'<a class="label" href="#{escape(issue["issue_id"])}" title="{escape(label)}">{escape(label)}</a>'
+            f'<div class="track"><div class="fill{kind}" style="width:{width:.1f}%"></div></div>'
+            f'<span class="num">{count}</span>'
+        )
+    more = ""
+    if len(issues) > len(shown):
+        more += f'<p class="more">and {len(issues) - len(shown)} smaller issues, listed below.</p>'
+    if any(i.get("provisional") for i in shown):
+        more += '<p class="more"><span class="key"></span>provisional: awaiting review</p>'
+    return (
+        '<section class="card" id="chart"><h2 style="margin-top:0">Issues by ticket count</h2>'
+        f'<div class="chart" role="img" aria-label="Issues by ticket count">{"".join(rows)}</div>{more}'
+        "</section>"
+    )
+
+
+def _issue_section(
+    issue: dict,
+    tickets: Mapping[str, Any],
+    subjects: Mapping[int, str],
+    ticket_base_url: str | None,
+    now: datetime,
+) -> str:
+    issue_id = escape(str(issue["issue_id"]))
+    ticket_ids = [int(t) for t in issue.get("ticket_ids") or []]
+    records = {t: tickets.get(str(t)) or {} for t in ticket_ids}
+    flagged = sum(1 for r in records.values() if _pending(r))
+    badges = ""
+    if issue.get("provisional"):
+        badges += '<span class="badge prov">provisional</span>'
+    if flagged:
+        badges += f'<span class="badge flag">{flagged} flagged for review</span>'
+    keywords = "".join(f"<li>{escape(str(k))}</li>" for k in issue.get("keywords") or [])
+    steps = "".join(f"<li>{escape(str(s))}</li>" for s in issue.get("resolution_steps") or [])
+    seen = (
+        f"First seen {escape(_fmt_time(issue.get('first_seen')))} · "
+        f"last seen {escape(_fmt_time(issue.get('last_seen')))}"
+    )
+    weeks = weekly_counts((r.get("updated_at") for r in records.values()), now)
+    items = []
+    for ticket_id in sorted(ticket_ids, reverse=True):
+        label = f'<span class="tid">#{ticket_id}</span>'
+        if ticket_base_url:
+            label = f'<a href="{escape(ticket_url(ticket_base_url, ticket_id))}">{label}</a>'
+        subject = subjects.get(ticket_id)
+        text = f" {escape(str(subject))}" if subject else ""
+        flag = ' <span class="flag">flagged</span>' if _pending(records[ticket_id]) else ""
+        items.append(f"<li>{label}{text}{flag}</li>")
+    return (
+        f'<article class="card issue" id="{issue_id}">'
+        f'<header><span class="iid">{issue_id}</span><h2>{escape(str(issue.get("category") or ""))}</h2>'
+        f'{badges}<span class="count">{_plural(len(ticket_ids), "ticket")}</span></header>'
+        '<div class="cols"><div>'
+        + (f'<ul class="kw" aria-label="Keywords">{keywords}</ul>' if keywords else "")
+        + f'<div class="field"><h3>Root cause</h3><p>{escape(str(issue.get("root_cause") or "—"))}</p></div>'
+        + '<div class="field"><h3>Resolution steps</h3>'
+        + (f"<ol>{steps}</ol>" if steps else "<p>—</p>")
+        + "</div></div><div>"
+        + f'<p class="seen">{seen}</p>'
+        + _weeks_block(weeks, now)
+        + "</div></div>"
+        + f'<div class="field"><h3>Tickets</h3><ul class="tickets">{"".join(items)}</ul></div>'
+        + "</article>"
+    )
+
+
+def _weeks_block(weeks: list[int], now: datetime) -> str:
+    top = max(weeks) or 1
+    bars, nums = [], []
+    for index, count in enumerate(weeks):
+        end = now - _WEEK * (len(weeks) - 1 - index)
+        height = 100.0 * count / top if count else 2.0
+        kind = ' class="zero"' if not count else ""
+        bars.append(
+            f'<span{kind} style="height:{height:.0f}%" title="week to {end:%Y-%m-%d}: {count}"></span>'
+        )
+        nums.append(f"<span>{count}</span>")
+    return (
+        '<div class="field"><h3>Tickets per week</h3>'
+        f'<div class="weeks" role="img" aria-label="Tickets per week, oldest first: '
+        f'{", ".join(map(str, weeks))}">{"".join(bars)}</div>'
+        f'<div class="wnums">{"".join(nums)}</div>'
+        f'<p class="wcap">last {len(weeks)} weeks to {now:%Y-%m-%d}</p></div>'
+    )
+
+
+# ---- small helpers -------------------------------------------------------------------------------
+
+
+def _pending(record: Any) -> bool:
+    return bool(isinstance(record, Mapping) and record.get("flagged") and not record.get("reviewed"))
+
+
+def _as_utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+def _fmt_time(value: object) -> str:
+    if isinstance(value, datetime):
+        return _as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
+    when = parse_time(value)
+    if when is None:
+        return str(value) if value else "—"
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _fmt_value(value: Any, kind: str) -> str:
+    try:
+        if kind == "int":
+            return f"{int(value):,}"
+        if kind == "cost":
+            return f"${float(value):,.4f}"
+        if kind == "seconds":
+            seconds = float(value)
+            return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
