@@ -211,6 +211,13 @@ class EmbeddingCache:
     def model_id(self) -> str:
         return self.embedder.model_id
 
+    @property
+    def dim(self) -> int:
+        """The vectors' width; a remote model's is learnt from one (cached) embedding."""
+        if self._dim is None:
+            self._dim = getattr(self.embedder, "dim", None) or int(self.embed(["dimension probe"]).shape[1])
+        return self._dim
+
     def __len__(self) -> int:
         return len(self._vectors)
 

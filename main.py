@@ -317,9 +317,9 @@ def _classify(
     db, resumed = load_for_run(files, embedder.model_id)
     if resumed:
         log.info("resuming from the checkpoint %s", files.checkpoint)
-    index = IssueIndex(db, embedder.embed, embedder.dim)
-    index.build(store)
     offline = classifier_kind == "embedding"
+    index = IssueIndex(db, embedder.embed, embedder.dim, name_from_ticket=offline)
+    index.build(store)
     offline_classifier = text_classifier = None
     if offline:
         from embedding_classifier import EmbeddingClassifier
@@ -345,6 +345,7 @@ def _classify(
     )
     stats = runner.run(clock.timed("fetch", conversations))
     if offline and stats.new_issue_ids:
+        runner.fold_small_new_issues()
         _name_offline_issues(db, store, stats.new_issue_ids)
     summary = _summary(started_wall, classifier_kind, fetch_stats, stats, client, settings, started_at)
     db.runs.append({"started_at": started_at, "finished_at": summary["finished_at"], "summary": summary})

@@ -87,9 +87,14 @@ class ClassifyConfig:
 class IssueIndex:
     """The candidate index kept in step with the DB's issues and their tickets' vectors."""
 
-    def __init__(self, db: IssueDB, embed: Callable[[list[str]], np.ndarray], dim: int) -> None:
+    def __init__(
+        self, db: IssueDB, embed: Callable[[list[str]], np.ndarray], dim: int, *, name_from_ticket: bool = False
+    ) -> None:
         self.db = db
         self.embed = embed
+        # The offline classifier names issues only at the end of a run, so a new issue's first
+        # ticket stands for it until then; embedding a placeholder name would pull issues together.
+        self.name_from_ticket = name_from_ticket
         self.index = CandidateIndex(dim)
         self.ticket_vectors: dict[int, np.ndarray] = {}
 
@@ -129,10 +134,20 @@ class IssueIndex:
         wanted = set(issue_ids)
         return {i: s for i, s in self.index.top_k(vector, len(self.index)) if i in wanted}
 
+    def member_vectors(self) -> dict[str, np.ndarray]:
+        """Each issue's ticket vectors as a matrix (issues whose tickets have no vector are left out)."""
+        result = {}
+        for issue_id, issue in self.db.issues.items():
+            rows = [self.ticket_vectors[t] for t in issue.ticket_ids if t in self.ticket_vectors]
+            if rows:
+                result[issue_id] = np.stack(rows)
+        return result
+
     def added(self, ticket_id: int, issue_id: str, vector: np.ndarray, created: bool) -> None:
         if created:
             issue = self.db.issues[issue_id]
-            self.index.add_issue(issue_id, self.embed([issue.text()])[0], issue.provisional)
+            text_vector = vector if self.name_from_ticket else self.embed([issue.text()])[0]
+            self.index.add_issue(issue_id, text_vector, issue.provisional)
         self.index.add_member(issue_id, vector)
         self.ticket_vectors[ticket_id] = vector
 
@@ -206,6 +221,19 @@ class Classifier:
                 "interrupted: a checkpoint was written; run the same command again to resume"
             ) from None
         return self.stats
+
+    def fold_small_new_issues(self) -> list[tuple[str, str]]:
+        """Offline only: merge this run's tiny issues into their nearest large issue (tuned on the dev set)."""
+        from embedding_classifier import plan_small_issue_folds
+
+        plan = plan_small_issue_folds(self.index.member_vectors(), foldable=self.stats.new_issue_ids)
+        for keep, folded in plan:
+            self.db.merge(keep, folded, _now())
+            self.stats.grown[keep] = self.stats.grown.get(keep, 0) + self.stats.grown.pop(folded, 0) + 1
+        folded_ids = {folded for _, folded in plan}
+        self.stats.new_issue_ids = [i for i in self.stats.new_issue_ids if i not in folded_ids]
+        self.stats.issues_created = len(self.stats.new_issue_ids)
+        return plan
 
     def _selected(self, conversations: Iterable[Conversation]) -> Iterator[Conversation]:
         for conversation in conversations:
