@@ -11,7 +11,7 @@ import csv
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,65 +140,100 @@ def _from_csv(path: Path, raw: str) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def run_offline(vectors: np.ndarray, classifier: Any, dim: int) -> tuple[list[str], int]:
-    """Issue id per vector from the offline classifier, in order, as the DB would assign them.
-
-    Returns the assignments and the number of flagged decisions.
-    """
-    from embeddings import CandidateIndex
-
-    index = CandidateIndex(dim)
-    assigned: list[str] = []
-    flagged = 0
-    for ticket_id, vector in enumerate(vectors):
-        outcome = classifier.classify(ticket_id, vector, index)
-        issue_id = outcome.answer.issue_id if outcome.answer else None
-        if issue_id is None:
-            issue_id = f"ISS-{len(index) + 1:04d}"
-            # The new issue's placeholder name carries no words: its first ticket stands for it.
-            index.add_issue(issue_id, vector, provisional=False)
-        index.add_member(issue_id, vector)
-        assigned.append(issue_id)
-        flagged += bool(outcome.flag_reason)
-    return assigned, flagged
+def as_conversations(texts: Sequence[str]) -> list[Any]:
+    """Labelled texts as one-message conversations, ticket ids 1..n in file order."""
+    return [
+        {
+            "ticket_id": number,
+            "subject": "",
+            "status": 4,
+            "created_at": "",
+            "updated_at": "",
+            "url": "",
+            "messages": [{"speaker": "user", "text": text, "private": False, "incoming": True, "created_at": ""}],
+        }
+        for number, text in enumerate(texts, start=1)
+    ]
 
 
-def fold_small_issues(vectors: np.ndarray, assigned: Sequence[str]) -> list[str]:
-    """The assignments after the end-of-run pass that folds tiny issues into their nearest large one."""
-    from embedding_classifier import plan_small_issue_folds
-
-    rows: dict[str, list[int]] = {}
-    for row, issue_id in enumerate(assigned):
-        rows.setdefault(issue_id, []).append(row)
-    target = {issue_id: issue_id for issue_id in rows}
-    for keep, folded in plan_small_issue_folds({i: vectors[r] for i, r in rows.items()}):
-        target[folded] = keep
-    return [target[issue_id] for issue_id in assigned]
-
-
-def evaluate_offline(
+def classify_texts(
     texts: Sequence[str],
-    labels: Sequence[str],
-    embed: Callable[[Sequence[str]], np.ndarray],
-    classifier: Any,
+    embedder: Any,
+    *,
+    offline_classifier: Any | None = None,
+    text_classifier: Any | None = None,
+    threshold: float = 0.7,
+    concurrency: int = 8,
     fold: bool = True,
-) -> dict[str, Any]:
-    """Embed, classify offline in order, fold tiny issues (unless `fold` is false), and score."""
-    vectors = np.asarray(embed(texts), dtype=np.float32)
-    assigned, flagged = run_offline(vectors, classifier, vectors.shape[1])
-    issues_online = len(set(assigned))
-    if fold:
-        assigned = fold_small_issues(vectors, assigned)
-    result = evaluate_assignments(labels, assigned)
-    result.update(
-        {"flagged": flagged, "issues_before_fold": issues_online, "prompt_tokens": 0, "completion_tokens": 0}
+) -> tuple[list[str], dict[str, Any]]:
+    """Run texts through the same classify stage as `main` (in-memory DB) and return each one's issue."""
+    from issue_clusterer import IssueDB
+    from pipeline import Classifier, ClassifyConfig, IssueIndex
+
+    offline = offline_classifier is not None
+    db = IssueDB(embedding_model=embedder.model_id)
+    index = IssueIndex(db, embedder.embed, embedder.dim, name_from_ticket=offline)
+    runner = Classifier(
+        db,
+        index,
+        config=ClassifyConfig(threshold=threshold, concurrency=1 if offline else concurrency, offline=offline),
+        text_classifier=text_classifier,
+        offline_classifier=offline_classifier,
+        checkpoint=lambda _db: None,
     )
+    stats = runner.run(as_conversations(texts))
+    issues_before_fold = len(db.issues)
+    if offline and fold:
+        runner.fold_small_new_issues()
+    assigned = [db.tickets[number].issue_id for number in range(1, len(texts) + 1)]
+    extra = {
+        "flagged": stats.flagged,
+        "issues_before_fold": issues_before_fold,
+        "prompt_tokens": stats.prompt_tokens,
+        "completion_tokens": stats.completion_tokens,
+        "model_calls": stats.model_calls,
+    }
+    return assigned, extra
+
+
+def _embedder() -> Any:
+    from embeddings import EmbeddingCache, LocalEmbedder
+
+    return EmbeddingCache(Path(".cache") / "embeddings", LocalEmbedder())
+
+
+def evaluate_offline(texts: Sequence[str], labels: Sequence[str], threshold: float | None = None,
+                     fold: bool = True) -> dict[str, Any]:
+    """The offline classifier's figures, through the real classify stage."""
+    from embedding_classifier import EmbeddingClassifier
+
+    classifier = EmbeddingClassifier() if threshold is None else EmbeddingClassifier(threshold=threshold)
+    embedder = _embedder()
+    assigned, extra = classify_texts(texts, embedder, offline_classifier=classifier, fold=fold)
+    embedder.flush()
+    result = evaluate_assignments(labels, assigned)
+    result.update(extra)
     return result
 
 
-def evaluate_llm(texts: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
-    """The LLM classifier's figures; the orchestrator wires the model client here."""
-    raise UsageError("--classifier llm is not wired yet in evaluate: use --classifier embedding")
+def evaluate_llm(texts: Sequence[str], labels: Sequence[str], concurrency: int = 8) -> dict[str, Any]:
+    """The LLM classifier's figures (LLM_* settings from the environment or .env)."""
+    import os
+
+    from env import load_settings
+    from llm_classifier import LLMClassifier
+    from llm_client import LLMClient
+
+    settings = load_settings(os.environ)
+    llm = settings.llm()
+    classifier = LLMClassifier(LLMClient(llm.base_url, llm.api_key, llm.model))
+    embedder = _embedder()
+    assigned, extra = classify_texts(texts, embedder, text_classifier=classifier,
+                                     threshold=settings.confidence_threshold, concurrency=concurrency)
+    embedder.flush()
+    result = evaluate_assignments(labels, assigned)
+    result.update(extra)
+    return result
 
 
 def format_report(result: dict[str, Any], classifier: str) -> str:
@@ -250,14 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.classifier == "llm":
             result = evaluate_llm(texts, labels)
         else:
-            from embedding_classifier import EmbeddingClassifier
-            from embeddings import LocalEmbedder
-
-            tuned = {} if args.threshold is None else {"threshold": args.threshold}
-            classifier = EmbeddingClassifier(**tuned)
-            result = evaluate_offline(
-                texts, labels, LocalEmbedder().embed, classifier, fold=not args.no_fold
-            )
+            result = evaluate_offline(texts, labels, args.threshold, fold=not args.no_fold)
     except SiloError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -112,15 +112,6 @@ def test_bad_input_is_a_usage_error(tmp_path, name, content, message):
         evaluate.load_labelled(path)
 
 
-def test_fold_small_issues_moves_tiny_issue_to_nearest_large():
-    rng = np.random.default_rng(0)
-    base = np.eye(4, dtype=np.float32)
-    vectors = np.vstack([base[0] + 0.05 * rng.standard_normal((5, 4)), base[1] + 0.05 * rng.standard_normal((5, 4)),
-                         base[0] + 0.1 * rng.standard_normal((1, 4))]).astype(np.float32)
-    assigned = ["A"] * 5 + ["B"] * 5 + ["C"]
-    assert evaluate.fold_small_issues(vectors, assigned) == ["A"] * 5 + ["B"] * 5 + ["A"]
-
-
 CSV = """text,label
 I forgot my password and cannot log in,login
 How do I reset my password?,login
@@ -131,7 +122,8 @@ Why was my card billed two times this month,billing
 """
 
 
-def test_cli_scores_a_small_csv(tmp_path, capsys):
+def test_cli_scores_a_small_csv(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "small.csv"
     path.write_text(CSV)
     assert evaluate.main([str(path), "--classifier", "embedding"]) == 0
@@ -145,15 +137,42 @@ def test_cli_scores_a_small_csv(tmp_path, capsys):
     assert "items        2" in capsys.readouterr().out
 
 
-def test_cli_errors_exit_2_with_one_line(tmp_path, capsys):
+def test_cli_errors_exit_2_with_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("LLM_API_BASE_URL", "LLM_MODEL"):
+        monkeypatch.delenv(name, raising=False)
     path = tmp_path / "small.csv"
     path.write_text(CSV)
     for argv, message in (
         ([str(tmp_path / "missing.csv")], "cannot read"),
-        ([str(path), "--classifier", "llm"], "not wired yet"),
+        ([str(path), "--classifier", "llm"], "LLM_API_BASE_URL and LLM_MODEL not set"),
         ([str(path), "--limit", "0"], "--limit"),
         ([str(path), "--threshold", "1.5"], "--threshold"),
     ):
         assert evaluate.main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1
+
+
+def test_cli_llm_mode_runs_the_model_through_the_classify_stage(tmp_path, capsys, monkeypatch):
+    """An oracle model that knows each text's label scores 1.0 and its tokens are counted."""
+    from tests.fake_openai import FakeOpenAI, candidates_in, ticket_in
+
+    def oracle(request):
+        label = "login" if "password" in ticket_in(request) else "billing"
+        known = [c["issue_id"] for c in candidates_in(request) if c["category"] == label]
+        return json.dumps({"issue_id": known[0] if known else None, "category": label, "keywords": [label],
+                           "root_cause": "r", "resolution_steps": ["s"], "confidence": 0.95, "notes": ""})
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "small.csv"
+    path.write_text(CSV)
+    with FakeOpenAI(responder=oracle) as server:
+        monkeypatch.setenv("LLM_API_BASE_URL", server.base_url)
+        monkeypatch.setenv("LLM_MODEL", "fake-model")
+        assert evaluate.main([str(path), "--classifier", "llm"]) == 0
+        calls = server.calls
+    figures = dict(line.split(None, 1) for line in capsys.readouterr().out.strip().splitlines())
+    assert float(figures["NMI"]) == 1.0 and float(figures["ARI"]) == 1.0
+    assert figures["issues"].startswith("2 ")
+    assert calls >= 6 and int(figures["tokens"].split()[0]) > 0
