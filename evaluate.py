@@ -90,6 +90,29 @@ def evaluate_assignments(labels: Sequence[Any], assigned: Sequence[Any]) -> dict
     }
 
 
+def candidate_recall(vectors: np.ndarray, labels: Sequence[str], ks: Sequence[int]) -> dict[int, float]:
+    """Share of items whose true issue is among the top-k candidates, over a DB growing in file order.
+
+    Each label's issue is created by its first item (that item's vector stands for the issue's text)
+    and grows by every later item, as the classify stage's candidate index does.
+    """
+    from embeddings import CandidateIndex
+
+    index = CandidateIndex(vectors.shape[1])
+    hits = dict.fromkeys(ks, 0)
+    asked = 0
+    for vector, label in zip(vectors, labels, strict=True):
+        if label in index:
+            asked += 1
+            ranked = [issue_id for issue_id, _ in index.top_k(vector, max(ks))]
+            for k in ks:
+                hits[k] += label in ranked[:k]
+        else:
+            index.add_issue(label, vector, provisional=False)
+        index.add_member(label, vector)
+    return {k: round(hits[k] / asked, 4) if asked else 1.0 for k in ks}
+
+
 def load_labelled(path: Path) -> tuple[list[str], list[str]]:
     """Texts and labels from a `text,label` CSV with a header, or a JSONL of `utterance`/`intent`."""
     try:
@@ -264,6 +287,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N texts")
     parser.add_argument("--threshold", type=float, default=None,
                         help="similarity threshold of the embedding classifier (default: its tuned value)")
+    parser.add_argument("--recall", action="store_true",
+                        help="also print candidate recall@5/8/10/15: is the true issue among the candidates?")
     parser.add_argument("--no-fold", action="store_true",
                         help="skip the end-of-run pass that folds issues of <= 3 tickets into their nearest")
     return parser
@@ -290,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     print(format_report(result, args.classifier))
+    if args.recall:
+        from pipeline import DEFAULT_TOP_K
+
+        recall = candidate_recall(_embedder().embed(texts), labels, sorted({5, 8, 10, DEFAULT_TOP_K}))
+        print("recall       " + ", ".join(f"@{k} {value:.4f}" for k, value in recall.items())
+              + f" (the pipeline offers {DEFAULT_TOP_K})")
     return 0
 
 

@@ -176,3 +176,13 @@ def test_cli_llm_mode_runs_the_model_through_the_classify_stage(tmp_path, capsys
     assert float(figures["NMI"]) == 1.0 and float(figures["ARI"]) == 1.0
     assert figures["issues"].startswith("2 ")
     assert calls >= 6 and int(figures["tokens"].split()[0]) > 0
+
+
+def test_candidate_recall_counts_true_issue_in_top_k():
+    # Three labels on orthogonal axes; the last item of "c" sits closer to "a" than to its own issue.
+    a, b, c = np.eye(3, dtype=np.float32)
+    confused = np.array([0.9, 0.0, 0.436], dtype=np.float32)
+    vectors = np.stack([a, b, c, a, b, confused])
+    labels = ["a", "b", "c", "a", "b", "c"]
+    recall = evaluate.candidate_recall(vectors, labels, [1, 2])
+    assert recall == {1: round(2 / 3, 4), 2: 1.0}
