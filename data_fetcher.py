@@ -130,10 +130,10 @@ class RatePacer:
         self._clock = clock
         self._lock = threading.Lock()
         self._total: float | None = None
-        self._remaining: float | None = None  # local estimate, decremented as requests start
+        self._remaining: float | None = None  # the server's last word minus what is in flight since
         self._window_end: float | None = None
         self._next_slot = 0.0
-        self._in_flight = 0
+        self._pending = 0.0  # credits of requests sent and not yet answered
 
     def _low_water(self) -> float:
         return max(self._reserve + 1.0, (self._total or 0.0) * 0.1)
@@ -143,24 +143,24 @@ class RatePacer:
         assert self._window_end is not None and self._total is not None
         nxt = self._window_end + self.window_seconds
         self._window_end = nxt if now < nxt else now + self.window_seconds
-        self._remaining = self._total
+        self._remaining = self._total - self._pending
 
     def reserve(self, cost: float = 1.0) -> float:
         """Claim a slot for a request costing about `cost`; returns the seconds to wait before sending."""
         with self._lock:
-            self._in_flight += 1
+            self._pending += cost
             now = self._clock()
-            if self._remaining is None or self._window_end is None:
-                return 0.0
+            start = max(now, self._next_slot)
+            if self._remaining is None or self._window_end is None or self._total is None:
+                return start - now
             if now >= self._window_end:
                 self._roll(now)
-            start = max(now, self._next_slot)
             if self._remaining - cost >= self._low_water():
                 self._remaining -= cost
                 return start - now
             if self._remaining >= cost:
-                # Space the last credits over what is left of the window.
-                slots = max(1.0, self._remaining / cost)
+                # Space the last credits evenly over what is left of the window.
+                slots = self._remaining / cost
                 self._next_slot = start + max(0.0, self._window_end - start) / slots
                 self._remaining -= cost
                 return start - now
@@ -170,44 +170,45 @@ class RatePacer:
             self._remaining = (self._remaining or 0.0) - cost
             return start - now
 
-    def release(self) -> None:
+    def release(self, cost: float = 1.0) -> None:
         """The request got no answer (connection error)."""
         with self._lock:
-            self._in_flight = max(0, self._in_flight - 1)
+            self._pending = max(0.0, self._pending - cost)
 
-    def observe(self, total: float | None, remaining: float | None) -> None:
-        """Take in X-RateLimit-Total/Remaining from an answer."""
+    def observe(
+        self, total: float | None, remaining: float | None, cost: float = 1.0, sent_at: float | None = None
+    ) -> None:
+        """Take in X-RateLimit-Total/Remaining from an answer to a request reserved with `cost`."""
         with self._lock:
-            self._in_flight = max(0, self._in_flight - 1)
+            self._pending = max(0.0, self._pending - cost)
             if total is None or remaining is None or total <= 0:
                 return
             now = self._clock()
+            if (sent_at is not None and self._window_end is not None
+                    and sent_at < self._window_end - self.window_seconds):
+                return  # sent in an earlier window: says nothing about this one
             self._total = total
-            # Other requests in flight may already be counted by the server; subtracting them again
-            # errs on the safe side.
-            available = remaining - self._in_flight
+            # Requests still in flight may already be counted by the server; subtracting them again
+            # errs on the safe side, and the next answer re-bases the estimate.
+            available = remaining - self._pending
             if self._remaining is None or self._window_end is None:
-                self._remaining = available
                 self._window_end = now + self.window_seconds
             elif available > self._remaining + total / 4:
                 # The server's window reset: the next one ends a window after the old estimated end
                 # (which was never early), or a window from now if that end is long past.
                 nxt = self._window_end + self.window_seconds
                 self._window_end = nxt if self._window_end <= now < nxt else now + self.window_seconds
-                self._remaining = available
-            else:
-                self._remaining = min(self._remaining, available)
+            self._remaining = available
 
-    def throttled(self, retry_after: float) -> None:
-        """A 429: nothing remains until Retry-After has passed."""
+    def throttled(self, retry_after: float, cost: float = 1.0) -> None:
+        """A 429: nothing is sent until Retry-After has passed."""
         with self._lock:
-            self._in_flight = max(0, self._in_flight - 1)
+            self._pending = max(0.0, self._pending - cost)
             now = self._clock()
-            self._window_end = now + retry_after
-            self._next_slot = max(self._next_slot, self._window_end)
-            self._remaining = 0.0
-            if self._total is None:
-                self._total = 1.0
+            self._next_slot = max(self._next_slot, now + retry_after)
+            if self._total is not None:
+                self._window_end = now + retry_after
+                self._remaining = 0.0
 
 
 def _error_details(response: requests.Response) -> str:
@@ -275,7 +276,8 @@ class FreshdeskClient:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
-        self._pacer = RatePacer(window_seconds, reserve=max(1, pool_size))
+        self._clock = time.monotonic
+        self._pacer = RatePacer(window_seconds, reserve=max(1, pool_size), clock=self._clock)
         self._lock = threading.Lock()
         self._reached = False
         self.credits_used = 0.0
@@ -309,8 +311,9 @@ class FreshdeskClient:
                 log.debug("pacing: waiting %.2fs before GET %s", delay, path)
                 self._sleep(delay)
             try:
-                response = self._attempt(url, path)
+                response = self._attempt(url, path, cost, self._clock())
             except _Transient as exc:
+                self._pacer.release(cost)
                 tries += 1
                 if not self._reached and exc.kind == "dns":
                     raise FreshdeskUnreachableError(
@@ -335,7 +338,7 @@ class FreshdeskClient:
                 throttles += 1
                 retry_after = _header_number(response.headers, "Retry-After")
                 retry_after = self._pacer.window_seconds if retry_after is None else max(0.0, retry_after)
-                self._pacer.throttled(retry_after)
+                self._pacer.throttled(retry_after, cost)
                 if throttles > _MAX_THROTTLE_WAITS:
                     raise FreshdeskError(
                         f"GET {path} was rate-limited {throttles} times in a row: another integration may "
@@ -363,14 +366,13 @@ class FreshdeskClient:
                 )
             return response
 
-    def _attempt(self, url: str, path: str) -> requests.Response:
+    def _attempt(self, url: str, path: str, cost: float, sent_at: float) -> requests.Response:
         """One HTTP exchange; connection problems become _Transient, answers are counted."""
         with self._lock:
             self.requests_made += 1
         try:
             response = self._session.get(url, timeout=self._timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            self._pacer.release()
             kind = _connection_kind(exc)
             reason = {"dns": "name does not resolve", "refused": "connection refused"}.get(
                 kind, "timed out" if isinstance(exc, requests.Timeout) else "connection dropped"
@@ -378,14 +380,16 @@ class FreshdeskClient:
             log.debug("GET %s -> %s", path, reason)
             raise _Transient(reason, kind) from exc
         except requests.RequestException as exc:
-            self._pacer.release()
             raise _Transient(f"{type(exc).__name__}") from exc
         self._reached = True
         headers = response.headers
         used = _header_number(headers, "X-RateLimit-Used-CurrentRequest") or 0.0
         if response.status_code != 429:
             self._pacer.observe(
-                _header_number(headers, "X-RateLimit-Total"), _header_number(headers, "X-RateLimit-Remaining")
+                _header_number(headers, "X-RateLimit-Total"),
+                _header_number(headers, "X-RateLimit-Remaining"),
+                cost,
+                sent_at,
             )
         with self._lock:
             self.credits_used += used

@@ -383,6 +383,7 @@ class FakeFreshdesk:
         list_page_cap: int = LIST_PAGE_CAP,
         conversation_page_size: int | None = None,
         rate_limit_headers: bool = True,
+        credit_unit: float = 1.0,
     ):
         self.api_key = api_key
         self.rate_limit = rate_limit
@@ -395,8 +396,11 @@ class FakeFreshdesk:
         # Serve fewer conversations per page than asked, so Link pagination shows on short threads.
         self.conversation_page_size = conversation_page_size
         self.rate_limit_headers = rate_limit_headers
+        # Scales every charge, e.g. 0.5 to exercise decimal X-RateLimit-* values.
+        self.credit_unit = credit_unit
         self._threads: dict[int, Thread] = {t["ticket"]["id"]: t for t in tickets}
-        self._rng = random.Random(seed)
+        self.seed = seed
+        self._attempts: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
         self._window_origin: float | None = None
         self._window_index = -1
@@ -423,7 +427,7 @@ class FakeFreshdesk:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -484,7 +488,10 @@ class FakeFreshdesk:
         with self._lock:
             self.paths.append(request.path)
             self.hits[endpoint] += 1
-            roll = self._rng.random()
+            self._attempts[request.path] += 1
+            attempt = self._attempts[request.path]
+        # Faults depend on (seed, request, attempt), not on thread timing, so fault tests cannot flake.
+        roll = random.Random(f"{self.seed}:{request.path}:{attempt}").random()
         if roll < self.drop_rate:
             with self._lock:
                 self.dropped += 1
@@ -506,7 +513,7 @@ class FakeFreshdesk:
             status = 200
         except _Answer as answer:
             cost, body, headers, status = answer.cost, answer.body, answer.headers, answer.status
-        limit_headers = self._charge(cost)
+        limit_headers = self._charge(cost * self.credit_unit)
         if limit_headers is None:
             retry_after = self._retry_after()
             self._send(request, 429, {"description": "You have exceeded the limit of requests per minute"},
