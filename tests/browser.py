@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -12,7 +13,7 @@ from pathlib import Path
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
 INSTALL_TIMEOUT = 900
-RUN_TIMEOUT = 90
+RUN_TIMEOUT = 60
 _FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -61,10 +62,18 @@ def ensure_chromium() -> str:
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     with tempfile.TemporaryDirectory(prefix="silo-chromium-") as profile:
         command = [ensure_chromium(), *_FLAGS, f"--user-data-dir={profile}", *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise RuntimeError(f"chromium exited {result.returncode}: {result.stderr.strip()[-500:]}")
-    return result
+        # Its own session, so a hung page (an alert, say) is killed with all of Chromium's helpers.
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True) as process:
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+                raise RuntimeError(f"chromium did not finish within {timeout:.0f} s for {args[-1]}") from None
+    if process.returncode != 0:
+        raise RuntimeError(f"chromium exited {process.returncode}: {stderr.strip()[-500:]}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def screenshot(
