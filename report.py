@@ -50,6 +50,7 @@ a { color: #1d4ed8; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 16px 20px;
   margin-top: 16px; }
 .field p { margin: 0; }
+.card > h2:first-child { margin-top: 0; }
 .stats { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 10px; margin: 0; }
 .stat { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px; }
 .stat dt { color: var(--muted); font-size: .8rem; }
@@ -243,7 +244,7 @@ def _run_section(run: dict | None, known: set[str], issues: list[dict]) -> str:
         prefix = f"+{int(added)} " if added is not None else ""
         grown_items.append(f"{prefix}{_issue_ref(str(issue_id), known, categories)}")
     return (
-        '<section class="card" id="run"><h2 style="margin-top:0">Last run</h2>'
+        '<section class="card" id="run"><h2>Last run</h2>'
         + (f'<p class="sub">{when}</p>' if when else "")
         + (f'<dl class="stats">{"".join(stats)}</dl>' if stats else "")
         + '<div class="lists">'
@@ -286,7 +287,7 @@ def _chart(issues: list[dict]) -> str:
     if any(i.get("provisional") for i in shown):
         more += '<p class="more"><span class="key"></span>provisional: awaiting review</p>'
     return (
-        '<section class="card" id="chart"><h2 style="margin-top:0">Issues by ticket count</h2>'
+        '<section class="card" id="chart"><h2>Issues by ticket count</h2>'
         f'<div class="chart" role="img" aria-label="Issues by ticket count">{"".join(rows)}</div>{more}'
         "</section>"
     )
