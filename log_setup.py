@@ -49,6 +49,6 @@ def configure_logging(verbose: bool, quiet: bool, secrets: Iterable[str] = ()) -
     root.addHandler(handler)
     root.setLevel(level)
     if not verbose:
-        for noisy in ("urllib3", "openai", "httpx", "httpcore"):
+        for noisy in ("urllib3", "openai", "httpx", "httpx2", "httpcore"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     return scrubber
