@@ -157,7 +157,13 @@ class IssueDB:
         }
 
     def save(self, path: Path) -> None:
-        write_text_atomic(path, dumps_deterministic(self.to_dict()))
+        try:
+            write_text_atomic(path, dumps_deterministic(self.to_dict()))
+        except OSError as exc:
+            raise DatabaseError(
+                f"cannot write {path} ({exc.strerror or exc}): free disk space or choose a writable "
+                "--output; the previous file was left as it is"
+            ) from exc
 
     def check_consistency(self) -> None:
         """Each ticket belongs to exactly one issue, and the issue agrees."""

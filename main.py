@@ -140,6 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted before any checkpoint was needed; nothing was lost", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # A full disk or an --output inside a file: one line naming the path, not a traceback.
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot write{where} ({exc.strerror or exc}): free disk space or choose a writable "
+              "--output", file=sys.stderr)
+        return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
@@ -16,7 +17,7 @@ import numpy as np
 
 from conversation_utils import ConversationStore, customer_text, transcript
 from embeddings import CandidateIndex
-from errors import DatabaseError, Interrupted
+from errors import DatabaseError, Interrupted, SiloError
 from issue_clusterer import IssueDB
 from records import Candidate, Conversation, Outcome
 
@@ -220,6 +221,11 @@ class Classifier:
             raise Interrupted(
                 "interrupted: a checkpoint was written; run the same command again to resume"
             ) from None
+        except SiloError:
+            # A stage failed for good (endpoint down, disk full): keep what was decided so far.
+            with contextlib.suppress(SiloError, OSError):
+                self.checkpoint(self.db)
+            raise
         return self.stats
 
     def fold_small_new_issues(self) -> list[tuple[str, str]]:
