@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -635,6 +636,31 @@ class ConversationStore:
         ids = [int(m.group(1)) for p in self.root.iterdir() if p.is_file() and (m := _ID_FILE.match(p.name))]
         return sorted(ids)
 
+
+def reclean_store(store: ConversationStore, ticket_url: Callable[[int], str]) -> tuple[int, list[str]]:
+    """Rebuild every cleaned conversation from its raw API answers with the current cleaning code.
+
+    A ticket keeps the link its cleaned file had (else `ticket_url`). Returns the count rebuilt and
+    one line per raw file that could not be used."""
+    names = [p.name for p in (store.root / "raw").glob("*.json")]
+    ids = sorted(int(m.group(1)) for name in names if (m := _ID_FILE.match(name)))
+    rebuilt, problems = 0, []
+    for ticket_id in ids:
+        try:
+            raw = store.load_raw(ticket_id)
+            conversations = raw.get("conversations") or []
+            if not isinstance(conversations, list) or int(raw["ticket"].get("id", -1)) != ticket_id:
+                raise DatabaseError(f"{store.raw_path(ticket_id)} is not the raw answer of ticket {ticket_id}")
+        except (DatabaseError, ValueError, TypeError) as exc:
+            problems.append(str(exc))
+            continue
+        try:
+            url = store.load(ticket_id)["url"]
+        except (OSError, DatabaseError):
+            url = ticket_url(ticket_id)
+        write_json_atomic(store.path(ticket_id), clean_conversation(raw["ticket"], conversations, url))
+        rebuilt += 1
+    return rebuilt, problems
 
 def _read_json(path: Path) -> Any:
     try:

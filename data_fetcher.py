@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -573,6 +573,72 @@ def iter_updated_since(
             last_updated = _one_second_later(cursor)
         log.info("list endpoint page cap (%d) reached; restarting from updated_at %s", page_cap, last_updated)
         cursor = last_updated
+
+
+_SEARCH_CAP = SEARCH_PAGE_SIZE * MAX_SEARCH_PAGES
+_LONGEST_DATES = "updated_at:>'2000-01-01' AND updated_at:<'2000-01-01'"
+
+
+def _window_query(extra: str, start: date, end: date | None) -> str:
+    dates = f"updated_at:>'{start.isoformat()}'"
+    if end is not None:
+        dates += f" AND updated_at:<'{end.isoformat()}'"
+    return search_query(f"({extra}) AND {dates}" if extra else dates)
+
+
+def iter_search_since(
+    client: FreshdeskClient, since: str, extra_query: str | None, *, today: date | None = None
+) -> Iterator[TicketRef]:
+    """Resolved/closed tickets matching `extra_query` updated since `since`, oldest update first.
+
+    One search reaches 300 tickets, so the days from `since` on are searched in date windows
+    (date terms are whole days, both ends inclusive), halving a window while its total exceeds 300.
+    """
+    extra = (extra_query or "").strip()
+    room = MAX_QUERY_CHARS - len(search_query(f"() AND {_LONGEST_DATES}"))
+    if len(extra) > room:
+        raise UsageError(
+            f"--query is {len(extra)} characters; with the status filter and a date window Freshdesk "
+            f"allows {room}: shorten --query"
+        )
+    cutoff = _parse_stamp(_as_updated_since(since))
+    # A day ahead of UTC today, so accounts in any time zone cannot lose today's tickets in a split.
+    horizon = (today or datetime.now(timezone.utc).date()) + timedelta(days=1)
+    windows: collections.deque[tuple[date, date | None]] = collections.deque([(cutoff.date(), None)])
+    seen: set[int] = set()
+    while windows:
+        start, end = windows.popleft()
+        query = _window_query(extra, start, end)
+        refs, total = client.search_page(query, 1)
+        last = end if end is not None else max(horizon, start)
+        if total > _SEARCH_CAP and start < last:
+            middle = start + (last - start) // 2
+            windows.extendleft([(middle + timedelta(days=1), end), (start, middle)])
+            log.debug("search window %s..%s holds %d tickets; splitting it", start, end or "", total)
+            continue
+        if total > _SEARCH_CAP:
+            log.warning("%d tickets match on %s alone, and one search reaches %d: some may be missed; "
+                        "narrow --query to fetch them all", total, start, _SEARCH_CAP)
+        found = list(refs)
+        page = 1
+        while len(refs) == SEARCH_PAGE_SIZE and len(found) < total and page < MAX_SEARCH_PAGES:
+            page += 1
+            refs, _ = client.search_page(query, page)
+            found.extend(refs)
+        found.sort(key=lambda ref: (_parse_stamp(ref.updated_at), ref.id))
+        for ref in found:
+            if ref.id in seen or _parse_stamp(ref.updated_at) < cutoff:
+                continue
+            seen.add(ref.id)
+            yield ref
+
+
+def _parse_stamp(stamp: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise FreshdeskError(f"Freshdesk sent an unreadable updated_at {stamp!r}: check FRESHDESK_DOMAIN") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def iter_ticket_ids(client: FreshdeskClient, ids: Sequence[int]) -> Iterator[TicketRef]:

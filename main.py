@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     pick.add_argument("--apply-review", type=Path, metavar="CSV",
                       help="apply the decisions typed into a flagged_for_review.csv to the DB")
     pick.add_argument("--merge", nargs=2, metavar=("KEEP", "OTHER"), help="merge issue OTHER into issue KEEP")
+    pick.add_argument("--similar", metavar="TEXT",
+                      help="print the 5 nearest confirmed issues and 3 nearest past tickets to TEXT (offline)")
+    pick.add_argument("--similar-to", type=_ticket_id, metavar="TICKET_ID",
+                      help="the same for a ticket already in conversations/")
+    pick.add_argument("--reclean", action="store_true",
+                      help="rebuild conversations/ from the raw API answers in conversations/raw/ with the "
+                      "current cleaning code; no Freshdesk calls")
     parser.add_argument("--query", metavar="CLAUSE",
                         help="extra Freshdesk search clause ANDed to the status filter, "
                         "e.g. 'group_id:12 AND tag:billing'")
@@ -118,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="send ticket text to the model without masking emails, phones and card numbers")
     parser.add_argument("--verbose", action="store_true", help="debug logs and per-stage timings on stderr")
     parser.add_argument("--quiet", action="store_true", help="only errors on stderr")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the tickets and say what a run would fetch and classify, with Freshdesk "
+                        "credits, model calls, tokens and cost; write nothing")
+    parser.add_argument("--json", action="store_true",
+                        help="with --similar, --similar-to or --dry-run: print JSON on stdout for scripts")
     return parser
 
 
@@ -131,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_combinations(args)
         if args.apply_review:
             return _apply_review(args.apply_review, args.output or DEFAULT_OUTPUT)
+        if args.reclean:
+            return _reclean(settings)
+        if args.similar is not None or args.similar_to:
+            return _similar(args, settings)
         if args.merge:
             return _merge(args.merge[0].upper(), args.merge[1].upper(), args.output or DEFAULT_OUTPUT)
         return _run(args, settings, scrubber)
@@ -164,10 +180,26 @@ def _check_combinations(args: argparse.Namespace) -> None:
         raise UsageError("--fetch-only fetches from Freshdesk: drop --from-cache or --demo")
     if args.demo and args.classifier == "llm":
         raise UsageError("--demo runs offline with the embedding classifier: drop --classifier llm")
+    lookup = args.similar is not None or args.similar_to
+    if (lookup or args.reclean) and (args.fetch_only or args.prompt_debug or args.reclassify or args.dry_run):
+        raise UsageError("--similar, --similar-to and --reclean run on their own: drop --fetch-only, "
+                         "--prompt-debug, --reclassify and --dry-run")
+    if args.dry_run and (args.prompt_debug or args.demo or args.apply_review or args.merge):
+        raise UsageError("--dry-run estimates a Freshdesk or --from-cache run: drop --prompt-debug, --demo, "
+                         "--apply-review or --merge")
+    if args.json and not (lookup or args.dry_run):
+        raise UsageError("--json prints the result of --similar, --similar-to or --dry-run: use it with one of them")
 
 
 def _picks_source(args: argparse.Namespace) -> bool:
-    return bool(args.pages or args.since or args.ticket_ids or args.from_cache or args.demo)
+    return bool(args.pages or args.since or args.ticket_ids or args.from_cache or args.demo
+                or args.similar is not None or args.similar_to or args.reclean)
+
+
+def _ticket_id(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a ticket id: give a ticket number such as 169")
+    return int(text)
 
 
 def _progress(items: Iterable[Any], quiet: bool, desc: str, total: int | None = None) -> Iterable[Any]:
@@ -194,7 +226,7 @@ def _run(args: argparse.Namespace, settings: Settings, scrubber: SecretFilter) -
 
     # Every setting the mode needs is checked before any network call.
     freshdesk = settings.freshdesk() if fetching else None
-    llm_settings = settings.llm() if classifier_kind == "llm" and not args.fetch_only else None
+    llm_settings = settings.llm() if classifier_kind == "llm" and not (args.fetch_only or args.dry_run) else None
     embedding_settings = settings.embedding()
     ticket_base = freshdesk.base_url if freshdesk else _optional_base_url(settings)
     batch_size = args.batch_size or settings.batch_size
@@ -203,6 +235,8 @@ def _run(args: argparse.Namespace, settings: Settings, scrubber: SecretFilter) -
         return f"{ticket_base}/a/tickets/{ticket_id}" if ticket_base else ""
 
     store = ConversationStore(CONVERSATIONS_DIR / "demo" if demo else CONVERSATIONS_DIR)
+    if args.dry_run:
+        return _dry_run(args, settings, files, store, freshdesk, classifier_kind, batch_size)
     writes = not args.prompt_debug
     lock = RunLock(files.lock) if writes and not args.fetch_only else contextlib.nullcontext()
     with lock:
@@ -525,6 +559,64 @@ def _merge(keep: str, other: str, output: Path) -> int:
         db.merge(keep, other, now_iso())
         db.save(files.db)
     print(f"Merged {other} into {keep}. DB: {files.db}")
+    return 0
+
+
+def _dry_run(args: argparse.Namespace, settings: Settings, files: Any, store: Any, freshdesk: Any,
+             classifier_kind: str, batch_size: int) -> int:
+    """Make the listing calls only, then estimate the rest from the cache and the DB; write nothing."""
+    from dry_run import Listed, estimate, format_estimate, listed_from_refs
+    from issue_clusterer import IssueDB
+    from pipeline import ClassifyConfig
+
+    db = IssueDB.load(files.db) if files.db.exists() else None
+    listing_credits = 0.0
+    if args.from_cache:
+        listed = [Listed(ticket_id, None, 0.0) for ticket_id in store.ticket_ids()]
+    else:
+        from data_fetcher import FreshdeskClient
+
+        since = _last_seen(files) if args.since == "last" else args.since
+        with FreshdeskClient(freshdesk.base_url, freshdesk.api_key, pool_size=batch_size) as client:
+            listed = listed_from_refs(_listing(args, client, since))
+            listing_credits = client.credits_used
+    result = estimate(
+        listed, store=store, db=db, classify=not args.fetch_only, llm=classifier_kind == "llm",
+        reclassify=args.reclassify, listing_credits=listing_credits,
+        max_prompt_chars=ClassifyConfig(threshold=0.0).max_prompt_chars,
+        price_input=settings.llm_price_input, price_output=settings.llm_price_output,
+    )
+    print(json.dumps(result.to_dict(), indent=2, sort_keys=True) if args.json else format_estimate(result))
+    return 0
+
+
+def _reclean(settings: Settings) -> int:
+    from conversation_utils import ConversationStore, reclean_store
+
+    base = _optional_base_url(settings)
+    store = ConversationStore(CONVERSATIONS_DIR)
+    rebuilt, problems = reclean_store(store, lambda ticket_id: f"{base}/a/tickets/{ticket_id}" if base else "")
+    for problem in problems:
+        log.warning("%s; skipped", problem)
+    if not rebuilt and not problems:
+        raise UsageError(f"no raw API answers in {store.root / 'raw'}: fetch tickets first "
+                         "(python -m main --pages 1 --fetch-only)")
+    print(f"Re-cleaned {rebuilt} conversations in {store.root} from {store.root / 'raw'}"
+          + (f"; {len(problems)} raw files unusable (see the warnings)" if problems else ""))
+    return 0
+
+
+def _similar(args: argparse.Namespace, settings: Settings) -> int:
+    from conversation_utils import ConversationStore
+    from lookup import format_lookup, lookup
+
+    output = args.output or DEFAULT_OUTPUT
+    # The demo DB's conversations live apart from the real desk's, as --demo stores them.
+    demo = output.resolve() == DEMO_OUTPUT.resolve()
+    store = ConversationStore(CONVERSATIONS_DIR / "demo" if demo else CONVERSATIONS_DIR)
+    embedder = _embedder(settings.embedding())
+    result = lookup(output, store, embedder, text=args.similar, ticket_id=args.similar_to)
+    print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else format_lookup(result))
     return 0
 
 
