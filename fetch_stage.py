@@ -55,7 +55,8 @@ def freshdesk_conversations(
             except DatabaseError as exc:
                 # The cached file went bad between the check and the read; fetch it again.
                 log.warning("%s", exc)
-                thread = next(iter(fetch_threads(client, [ref], batch_size=1, is_cached=lambda _: False)))[1]
+                retry = fetch_threads(client, [ref], batch_size=1, is_cached=lambda _: False)
+                thread = next(iter(retry), (ref, None))[1]
                 if thread is None:
                     continue
         conversation = clean_conversation(thread.ticket, thread.conversations, ticket_url(ref.id))
