@@ -133,9 +133,14 @@ _STOPWORD_TEXT = """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
+_ADDRESS = re.compile(r"\S+@\S+|https?://\S+|www\.\S+")
+
+
 def _terms(text: str) -> list[str]:
     """Words without stopwords, plus bigrams of neighbouring kept words."""
-    words = [w.replace("'", "") if w.endswith("'s") else w for w in _WORD.findall(text.lower())]
+    # Email addresses and links are people and places, not the problem ("example com").
+    text = _ADDRESS.sub(" ", text.lower())
+    words = [w.replace("'", "") if w.endswith("'s") else w for w in _WORD.findall(text)]
     kept: list[str | None] = [w if len(w) > 2 and w not in STOPWORDS else None for w in words]
     # Only true neighbours: bridging stopwords gave pairs such as "status last".
     bigrams = [f"{a} {b}" for a, b in zip(kept, kept[1:], strict=False) if a and b and a != b]
