@@ -156,6 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted before any checkpoint was needed; nothing was lost", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `| head`): not an error worth a message.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the interpreter's flush at exit
+        return 0
     except OSError as exc:
         # A full disk or an --output inside a file: one line naming the path, not a traceback.
         where = f" {exc.filename}" if exc.filename else ""

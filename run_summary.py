@@ -31,12 +31,14 @@ def build_summary(
         "credits": round(credits, 2),
     }
     if stats is not None:
-        grown = sorted(stats.grown.items(), key=lambda item: (-item[1], item[0]))
+        # "Grew" means issues that existed before this run; new ones are listed as new.
+        new = set(stats.new_issue_ids)
+        grown = sorted(((i, n) for i, n in stats.grown.items() if i not in new), key=lambda item: (-item[1], item[0]))
         summary.update(
             tickets_skipped=stats.tickets_skipped,
             tickets_classified=stats.tickets_classified,
             issues_created=stats.issues_created,
-            issues_grown=len(stats.grown),
+            issues_grown=len(grown),
             flagged=stats.flagged,
             model_calls=stats.model_calls,
             prompt_tokens=stats.prompt_tokens,
