@@ -164,8 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # A full disk or an --output inside a file: one line naming the path, not a traceback.
         where = f" {exc.filename}" if exc.filename else ""
-        print(f"error: cannot write{where} ({exc.strerror or exc}): free disk space or choose a writable "
-              "--output", file=sys.stderr)
+        why = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            why = "a file is in the way of a folder"
+        print(f"error: cannot write{where} ({why}): free disk space or choose a writable --output",
+              file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
