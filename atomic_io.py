@@ -31,7 +31,9 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> None:
 
 
 def write_text_atomic(path: Path | str, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
+    # A lone surrogate (from a \uD800 escape in an API answer) cannot be UTF-8; written as \ud800 it
+    # stays the same JSON string instead of failing the run.
+    write_bytes_atomic(path, text.encode("utf-8", "backslashreplace"))
 
 
 def dumps_deterministic(data: Any) -> str:

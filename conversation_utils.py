@@ -20,6 +20,7 @@ _SOURCE_OUTBOUND_EMAIL = 10
 _QUOTE_START, _QUOTE_END, _SIG_START, _SIG_END, _INDENT = "\ue000", "\ue001", "\ue002", "\ue003", "\ue004"
 _MARKERS = re.compile("[\ue000-\ue003]")
 _PRIVATE_USE = re.compile("[\ue000-\ue004]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "wbr"})
@@ -278,10 +279,16 @@ def _parse_html(html: str, mark_quotes: bool = False, mark_signatures: bool = Fa
 
 def _normalise(text: str) -> str:
     """Collapse runs of spaces, trim lines, keep at most one blank line; list indentation survives."""
+    text = _without_surrogates(text)
     text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " "))
     lines = [re.sub(r"[ \t\f\v]+", " ", line).strip().replace(_INDENT, "  ") for line in text.split("\n")]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+
+def _without_surrogates(text: str) -> str:
+    # Lone surrogates arrive as \uD800-style escapes from broken mail gateways; they cannot be encoded.
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def html_to_text(html: str) -> str:
@@ -522,7 +529,7 @@ def clean_conversation(ticket: dict, conversations: list[dict], ticket_url: str)
             messages.append(message)
     return {
         "ticket_id": int(ticket["id"]),
-        "subject": " ".join(str(ticket.get("subject") or "").split()),
+        "subject": " ".join(_without_surrogates(str(ticket.get("subject") or "")).split()),
         "status": int(ticket.get("status") or 0),
         "created_at": ticket.get("created_at") or "",
         "updated_at": ticket.get("updated_at") or "",
