@@ -13,6 +13,11 @@ _PHONE = re.compile(
     r"(?<![\w.+/-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}(?!\w|\.\d)"
 )
 _DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}$|^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$")
+_IP_ADDRESS = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+# A number right after one of these words is an identifier the agent needs, not a phone number.
+_ID_LABEL = re.compile(
+    r"\b(?:order|invoice|ticket|case|ref|reference|tracking|id)(?:\s*(?:no|nr|number))?\.?\s*[#:]?\s*$", re.IGNORECASE
+)
 
 
 def redact_text(text: str) -> str:
@@ -33,7 +38,10 @@ def _phone(match: re.Match[str]) -> str:
     found = match.group()
     digits = re.sub(r"\D", "", found)
     # Dates, versions and short numbers (order ids, amounts) are not phone numbers.
-    if len(digits) < 7 or _DATE_LIKE.match(found.strip()):
+    if len(digits) < 7 or _DATE_LIKE.match(found.strip()) or _IP_ADDRESS.match(found.strip()):
+        return found
+    before = match.string[max(0, match.start() - 20):match.start()]
+    if not found.lstrip().startswith(("+", "(")) and _ID_LABEL.search(before):
         return found
     return "[PHONE]"
 
