@@ -5,16 +5,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
+
+_PART_NAME = re.compile(r"^\..+\.(\d+)\.[^.]+\.part$")
 
 
 def write_bytes_atomic(path: Path | str, data: bytes) -> None:
     """Replace `path` with `data` so that a reader sees the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    # The pid in the name lets remove_stale_parts tell a killed writer's leftovers from a live write.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent)
     try:
         # mkstemp creates 0600; outputs such as the report are meant to be shared like any file.
         os.fchmod(fd, 0o644)
@@ -28,6 +32,28 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> None:
             os.unlink(tmp_name)
         raise
     _fsync_dir(path.parent)
+
+
+def remove_stale_parts(folder: Path | str) -> int:
+    """Delete the temp files of writers that were killed mid-write (their pid is gone); returns the count."""
+    removed = 0
+    for part in Path(folder).glob(".*.part"):
+        match = _PART_NAME.match(part.name)
+        if match and not _pid_alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                part.unlink()
+                removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # e.g. another user's process
+    return True
 
 
 def write_text_atomic(path: Path | str, text: str) -> None:

@@ -248,6 +248,7 @@ def _run(args: argparse.Namespace, settings: Settings, scrubber: SecretFilter) -
     writes = not args.prompt_debug
     lock = RunLock(files.lock) if writes and not args.fetch_only else contextlib.nullcontext()
     with lock:
+        _remove_stale_parts(files.db.parent, store.root, store.root / "raw")
         since = args.since
         if since == "last":
             since = _last_seen(files)
@@ -279,6 +280,17 @@ def _run(args: argparse.Namespace, settings: Settings, scrubber: SecretFilter) -
             return _prompt_debug(conversations, files, embedder, llm_settings, args, settings)
         return _classify(conversations, files, store, embedder, llm_settings, classifier_kind,
                          args, settings, fetch_stats, client, started_wall, ticket_url, ticket_base)
+
+
+def _remove_stale_parts(*folders: Path) -> None:
+    """Temp files left by a run killed mid-write (SIGKILL, power loss) go before new writes start."""
+    from atomic_io import remove_stale_parts
+
+    for folder in folders:
+        if folder.is_dir():
+            removed = remove_stale_parts(folder)
+            if removed:
+                log.info("removed %d temp file(s) a killed run left in %s", removed, folder)
 
 
 def _optional_base_url(settings: Settings) -> str | None:
