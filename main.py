@@ -419,8 +419,7 @@ def _classify(
     write_report(files.report, db.to_dict(), ticket_base_url=ticket_base, subjects=subjects)
     clock.add("write", write_started)
     if args.verbose:
-        timings = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in sorted(clock.seconds.items()))
-        log.info("time per stage: %s", timings)
+        log.info("time per stage: %s", clock.describe(time.monotonic() - started_wall))
     print(_format(summary, {
         "Issue DB": str(files.db),
         f"Flagged for review ({flagged_rows})": str(files.flagged_csv),

@@ -49,6 +49,14 @@ class StageClock:
         with self._lock:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
 
+    def describe(self, wall: float) -> str:
+        """One line for `--verbose`: the prefetch thread's stages, then where the main thread waited."""
+        s = self.seconds
+        return (f"fetch {s.get('fetch', 0.0):.1f} s, embed {s.get('embed', 0.0):.1f} s (prefetch thread, "
+                f"overlapped); main thread: waiting for tickets {s.get('ticket wait', 0.0):.1f} s, "
+                f"waiting for the model {s.get('classify', 0.0):.1f} s, apply and write {s.get('write', 0.0):.1f} s; "
+                f"wall {wall:.1f} s")
+
     def timed(self, stage: str, items: Iterable[Any]) -> Iterator[Any]:
         """Yield from `items`, charging the time spent waiting for each to `stage`."""
         iterator = iter(items)
