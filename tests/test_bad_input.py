@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -304,7 +305,14 @@ def test_full_disk_fails_with_one_line_and_keeps_the_previous_db(fakes, tmp_path
     for name, value in cli_env(freshdesk, llm).items():
         monkeypatch.setenv(name, value)
     capsys.readouterr()
-    code = main.main(["--ticket-ids", "1,2,3,4,5", "--quiet"])
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        code = main.main(["--ticket-ids", "1,2,3,4,5", "--quiet"])
+    finally:
+        # main.main sets up logging for a whole process; give pytest its handlers and level back.
+        root.handlers[:] = handlers
+        root.setLevel(level)
     err = capsys.readouterr().err.strip().splitlines()
     assert (code, err) == (1, [message])
     assert (tmp_path / DB).read_bytes() == before
