@@ -169,3 +169,35 @@ def test_demo_runs_offline_and_says_where_results_are(workdir, monkeypatch, caps
     assert len(db["tickets"]) == 150
     assert 12 <= len(db["issues"]) <= 30
     assert len(list((workdir / "conversations" / "demo").glob("*.json"))) == 150
+
+
+def test_review_loop_round_trips_through_the_cli(workdir, monkeypatch, capsys):
+    """Flag, decide in the CSV, apply, re-run: reviewed tickets are never flagged again."""
+    small = make_desk(60, seed=5, end=END, days=60, open_fraction=0.0)
+    with FakeFreshdesk(small, api_key=KEY) as server, FakeOpenAI(responder=oracle(low_confidence_every=4)) as model:
+        use_freshdesk(monkeypatch, server)
+        monkeypatch.setenv("LLM_API_BASE_URL", model.base_url)
+        monkeypatch.setenv("LLM_MODEL", "oracle")
+        assert main.main(["--pages", "2", "--quiet"]) == 0
+        csv_path = workdir / "output" / "flagged_for_review.csv"
+        rows = list(csv.DictReader(csv_path.open()))
+        assert rows and all(int(r["ticket_id"]) % 4 == 0 for r in rows)
+        for row in rows:
+            row["decision"] = "accept"
+        with csv_path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        assert main.main(["--apply-review", str(csv_path), "--quiet"]) == 0
+        db = json.loads((workdir / "output" / "silo_issues_db.json").read_text())
+        for row in rows:
+            record = db["tickets"][row["ticket_id"]]
+            assert record["reviewed"] and not record["flagged"]
+            if row["suggested_issue_id"]:
+                assert record["issue_id"] == row["suggested_issue_id"]
+        assert not [i for i in db["issues"] if i["provisional"]]
+        assert db["history"][-1]["action"] == "review"
+        assert list(csv.DictReader(csv_path.open())) == []
+
+        assert main.main(["--pages", "2", "--reclassify", "--quiet"]) == 0
+        assert list(csv.DictReader(csv_path.open())) == []  # reviewed decisions are kept, not re-flagged
