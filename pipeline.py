@@ -405,6 +405,8 @@ class _Prefetch:
     ) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
+        # Held while the model runs: onnxruntime aborts the process if the interpreter exits mid-run.
+        self._busy = threading.Lock()
         self._clock = clock
         self._thread = threading.Thread(
             target=self._work, args=(conversations, embed_chunk, batch), name="prefetch", daemon=True
@@ -414,9 +416,11 @@ class _Prefetch:
     def _work(self, conversations: Iterable[Conversation], embed_chunk: Callable, batch: int) -> None:
         try:
             for chunk in _chunks(conversations, batch):
-                if self._stop.is_set():
-                    return
-                self._put(embed_chunk(chunk))
+                with self._busy:
+                    if self._stop.is_set():
+                        return
+                    pairs = embed_chunk(chunk)
+                self._put(pairs)
             self._put(self._DONE)
         except BaseException as exc:  # handed to the main thread and raised there
             self._put(exc)
@@ -441,10 +445,10 @@ class _Prefetch:
             yield from item
 
     def close(self) -> None:
-        """Stop the thread after its current chunk; a finished run joins it."""
+        """Stop the thread: wait for an embedding in progress, abandon a fetch in progress."""
         self._stop.set()
-        if not self._thread.is_alive():
-            return
+        with self._busy:
+            pass
         with contextlib.suppress(queue.Empty):
             while True:
                 self._queue.get_nowait()
