@@ -31,7 +31,7 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def remove_stale_parts(folder: Path | str) -> int:
@@ -71,8 +71,8 @@ def write_json_atomic(path: Path | str, data: Any) -> None:
     write_text_atomic(path, dumps_deterministic(data))
 
 
-def _fsync_dir(directory: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
+def fsync_dir(directory: Path) -> None:
+    """Make renames in `directory` durable: they are on disk only once the directory entry is."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

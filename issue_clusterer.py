@@ -5,14 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from atomic_io import dumps_deterministic, write_text_atomic
+from atomic_io import dumps_deterministic, fsync_dir, write_text_atomic
 from errors import DatabaseError, UsageError
 from records import Answer, Outcome
 
@@ -141,9 +142,10 @@ class IssueDB:
         return db
 
     def to_dict(self) -> dict[str, Any]:
+        # Shallow copies (vars, not asdict's deep copy): a 10,000-ticket DB is checkpointed often.
         issues = []
         for issue_id in sorted(self.issues):
-            record = asdict(self.issues[issue_id])
+            record = dict(vars(self.issues[issue_id]))
             record["ticket_ids"] = sorted(record["ticket_ids"])
             issues.append(record)
         return {
@@ -151,14 +153,18 @@ class IssueDB:
             "embedding_model": self.embedding_model,
             "next_issue_number": self.next_issue_number,
             "issues": issues,
-            "tickets": {str(t): asdict(self.tickets[t]) for t in sorted(self.tickets)},
+            "tickets": {str(t): dict(vars(self.tickets[t])) for t in sorted(self.tickets)},
             "runs": self.runs,
             "history": self.history,
         }
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, *, compact: bool = False) -> None:
+        """Write atomically; `compact` (no indentation) for checkpoints, which only the tool reads."""
         try:
-            write_text_atomic(path, dumps_deterministic(self.to_dict()))
+            data = self.to_dict()
+            text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) if compact \
+                else dumps_deterministic(data)
+            write_text_atomic(path, text)
         except OSError as exc:
             raise DatabaseError(
                 f"cannot write {path} ({exc.strerror or exc}): free disk space or choose a writable "
@@ -433,17 +439,28 @@ class SideFiles:
 
 def load_for_run(files: SideFiles, embedding_model: str) -> tuple[IssueDB, bool]:
     """The DB to continue from: an interrupted run's checkpoint, else the DB, else a new one."""
-    if files.checkpoint.exists():
-        return IssueDB.load(files.checkpoint), True
-    if files.db.exists():
-        db = IssueDB.load(files.db)
+    for path, resumed in ((files.checkpoint, True), (files.db, False)):
+        if not path.exists():
+            continue
+        db = IssueDB.load(path)
         if db.embedding_model and db.embedding_model != embedding_model:
             raise UsageError(
-                f"{files.db} was built with embeddings from {db.embedding_model}, not {embedding_model}: "
+                f"{path} was built with embeddings from {db.embedding_model}, not {embedding_model}: "
                 "use the same embedding settings, or a new --output"
             )
-        return db, False
+        return db, resumed
     return IssueDB(embedding_model=embedding_model), False
+
+
+def save_final(db: IssueDB, files: SideFiles) -> None:
+    """Finish a run: the final state goes to the checkpoint, which is then renamed over the DB.
+
+    A kill at any moment leaves either the checkpoint to resume from or the finished DB, never a
+    finished DB beside a stale checkpoint that a re-run would resume from.
+    """
+    db.save(files.checkpoint)
+    os.replace(files.checkpoint, files.db)
+    fsync_dir(files.db.parent)
 
 
 def defuse_cell(value: object) -> str:

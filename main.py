@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         scrubber = configure_logging(args.verbose, args.quiet, settings.secrets())
         _check_combinations(args)
         if args.apply_review:
-            return _apply_review(args.apply_review, args.output or DEFAULT_OUTPUT)
+            return _apply_review(args.apply_review, args.output or DEFAULT_OUTPUT, settings)
         if args.reclean:
             return _reclean(settings)
         if args.similar is not None or args.similar_to:
@@ -369,7 +369,7 @@ def _classify(
     ticket_url: Callable[[int], str],
     ticket_base: str | None,
 ) -> int:
-    from issue_clusterer import load_for_run, write_flagged_csv
+    from issue_clusterer import load_for_run, save_final, write_flagged_csv
     from pipeline import Classifier, ClassifyConfig, IssueIndex, StageClock, now_iso
     from report import write_report
 
@@ -406,15 +406,13 @@ def _classify(
     stats = runner.run(clock.timed("fetch", conversations))
     if offline and stats.new_issue_ids:
         runner.fold_small_new_issues()
-        _name_offline_issues(db, store, stats.new_issue_ids)
+        runner.name_new_issues(lambda ticket_id: _load_or_none(store, ticket_id))
     summary = _summary(started_wall, classifier_kind, fetch_stats, stats, client, settings, started_at)
     db.runs.append({"started_at": started_at, "finished_at": summary["finished_at"], "summary": summary})
     subjects = _subjects(store, db.tickets)
     write_started = time.monotonic()
     embedder.flush()
-    db.save(files.db)
-    with contextlib.suppress(FileNotFoundError):
-        files.checkpoint.unlink()
+    save_final(db, files)
     flagged_rows = write_flagged_csv(files.flagged_csv, db, ticket_url=ticket_url, subjects=subjects)
     write_report(files.report, db.to_dict(), ticket_base_url=ticket_base, subjects=subjects)
     clock.add("write", write_started)
@@ -430,24 +428,7 @@ def _classify(
 
 def _checkpoint(db: Any, files: Any, embedder: Any) -> None:
     embedder.flush()
-    db.save(files.checkpoint)
-
-
-def _name_offline_issues(db: Any, store: Any, new_issue_ids: list[str]) -> None:
-    """Name the offline classifier's new issues from their distinctive words."""
-    from conversation_utils import customer_text
-    from embedding_classifier import name_issues
-
-    texts: dict[str, list[str]] = {}
-    for issue in db.confirmed_issues():
-        members = [_load_or_none(store, t) for t in sorted(issue.ticket_ids)]
-        texts[issue.issue_id] = [customer_text(c) for c in members if c is not None]
-    names = name_issues(texts)
-    for issue_id in new_issue_ids:
-        if issue_id in db.issues and issue_id in names:
-            category, keywords = names[issue_id]
-            db.issues[issue_id].category = category
-            db.issues[issue_id].keywords = keywords
+    db.save(files.checkpoint, compact=True)
 
 
 def _load_or_none(store: Any, ticket_id: int) -> Any:
@@ -524,7 +505,8 @@ def _prompt_debug(conversations: Iterable[Any], files: Any, embedder: Any, llm_s
     return 0
 
 
-def _apply_review(csv_path: Path, output: Path) -> int:
+def _apply_review(csv_path: Path, output: Path, settings: Settings) -> int:
+    from conversation_utils import ConversationStore
     from issue_clusterer import IssueDB, SideFiles, apply_review, write_flagged_csv
     from pipeline import now_iso
     from run_lock import RunLock
@@ -534,35 +516,22 @@ def _apply_review(csv_path: Path, output: Path) -> int:
         raise UsageError(f"{csv_path} does not exist: give the flagged_for_review.csv beside your DB")
     if not files.db.exists():
         raise UsageError(f"{files.db} does not exist: pass the DB the CSV belongs to with --output")
+    base = _optional_base_url(settings)
+    store = ConversationStore(CONVERSATIONS_DIR / "demo" if _is_demo_db(output) else CONVERSATIONS_DIR)
     with RunLock(files.lock):
         db = IssueDB.load(files.db)
         result = apply_review(db, csv_path, now_iso())
         db.save(files.db)
         # The reviewed rows leave the CSV; pending rows keep whatever the reviewer typed.
-        write_flagged_csv(files.flagged_csv, db, ticket_url=_csv_urls(files.flagged_csv),
-                          subjects=_csv_column(files.flagged_csv, "subject"))
+        write_flagged_csv(files.flagged_csv, db, ticket_url=lambda t: f"{base}/a/tickets/{t}" if base else "",
+                          subjects=_subjects(store, db.flagged_pending()))
     print(f"Applied {result.applied} review decisions; {result.pending} still pending. DB: {files.db}")
     return 0
 
 
-def _csv_urls(path: Path) -> Callable[[int], str]:
-    urls = _csv_column(path, "ticket_url")
-    return lambda ticket_id: urls.get(ticket_id, "")
-
-
-def _csv_column(path: Path, column: str) -> dict[int, str]:
-    import csv
-
-    from issue_clusterer import undefuse_cell
-
-    if not path.exists():
-        return {}
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return {
-            int(row["ticket_id"]): undefuse_cell(row.get(column) or "")
-            for row in csv.DictReader(handle)
-            if (row.get("ticket_id") or "").isdigit()
-        }
+def _is_demo_db(output: Path) -> bool:
+    # The demo DB's conversations live apart from the real desk's, as --demo stores them.
+    return output.resolve() == DEMO_OUTPUT.resolve()
 
 
 def _merge(keep: str, other: str, output: Path) -> int:
@@ -630,9 +599,7 @@ def _similar(args: argparse.Namespace, settings: Settings) -> int:
     from lookup import format_lookup, lookup
 
     output = args.output or DEFAULT_OUTPUT
-    # The demo DB's conversations live apart from the real desk's, as --demo stores them.
-    demo = output.resolve() == DEMO_OUTPUT.resolve()
-    store = ConversationStore(CONVERSATIONS_DIR / "demo" if demo else CONVERSATIONS_DIR)
+    store = ConversationStore(CONVERSATIONS_DIR / "demo" if _is_demo_db(output) else CONVERSATIONS_DIR)
     embedder = _embedder(settings.embedding())
     result = lookup(output, store, embedder, text=args.similar, ticket_id=args.similar_to)
     print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else format_lookup(result))

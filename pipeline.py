@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,10 +25,6 @@ from records import Candidate, Conversation, Outcome
 log = logging.getLogger(__name__)
 
 DEFAULT_TOP_K = 15
-
-
-class Embeds(Protocol):
-    def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
 class TextClassifier(Protocol):
@@ -255,6 +250,20 @@ class Classifier:
         self.stats.issues_created = len(self.stats.new_issue_ids)
         return plan
 
+    def name_new_issues(self, load: Callable[[int], Conversation | None]) -> None:
+        """Offline only: name this run's new issues from their distinctive words against all issues'."""
+        from embedding_classifier import name_issues
+
+        texts: dict[str, list[str]] = {}
+        for issue in self.db.confirmed_issues():
+            members = [load(ticket_id) for ticket_id in sorted(issue.ticket_ids)]
+            texts[issue.issue_id] = [customer_text(c) for c in members if c is not None]
+        names = name_issues(texts)
+        for issue_id in self.stats.new_issue_ids:
+            if issue_id in self.db.issues and issue_id in names:
+                issue = self.db.issues[issue_id]
+                issue.category, issue.keywords = names[issue_id]
+
     def _needs_vector(self, conversation: Conversation) -> bool:
         record = self.db.tickets.get(conversation["ticket_id"])
         return record is None or (self.config.reclassify and not record.reviewed)
@@ -478,7 +487,3 @@ def _now() -> str:
 
 def now_iso() -> str:
     return _now()
-
-
-def default_embedding_cache_dir() -> Path:
-    return Path(".cache") / "embeddings"

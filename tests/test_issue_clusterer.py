@@ -245,3 +245,11 @@ def test_remove_ticket_for_reclassify_drops_emptied_issue():
     apply(db, 1, answer(None, 0.9))
     assert db.remove_ticket(1, NOW) == "ISS-0001"
     assert db.issues == {} and db.tickets == {}
+
+
+@pytest.mark.parametrize("which", ["db", "checkpoint"])
+def test_db_or_checkpoint_from_another_embedding_model_is_refused(tmp_path, which):
+    files = SideFiles.for_db(tmp_path / "silo_issues_db.json")
+    IssueDB(embedding_model="other-model").save(getattr(files, which))
+    with pytest.raises(UsageError, match=f"{getattr(files, which)} was built with embeddings from other-model"):
+        load_for_run(files, "m")
