@@ -25,6 +25,7 @@ from records import Candidate, Conversation, Outcome
 log = logging.getLogger(__name__)
 
 DEFAULT_TOP_K = 15
+RECHECK_FLOOR = 0.35
 
 
 class TextClassifier(Protocol):
@@ -369,9 +370,12 @@ class Classifier:
         ]
         if not created_since:
             return outcome
-        bar = min((c.similarity for c in item.candidates), default=-1.0)
+        # Close = it would have been offered: as near as the farthest candidate shown, or, while the DB
+        # has fewer issues than candidates, near enough to be the same problem at all (unrelated tickets
+        # score well below RECHECK_FLOOR with MiniLM), so a young DB does not re-ask nearly every ticket.
+        bar = min((c.similarity for c in item.candidates), default=RECHECK_FLOOR)
         if len(item.candidates) < self.config.top_k:
-            bar = -1.0
+            bar = min(bar, RECHECK_FLOOR)
         close = [i for i, s in self.index.similarity_to(item.vector, created_since).items() if s >= bar]
         if not close:
             return outcome
