@@ -458,9 +458,15 @@ def save_final(db: IssueDB, files: SideFiles) -> None:
     A kill at any moment leaves either the checkpoint to resume from or the finished DB, never a
     finished DB beside a stale checkpoint that a re-run would resume from.
     """
-    db.save(files.checkpoint)
-    os.replace(files.checkpoint, files.db)
-    fsync_dir(files.db.parent)
+    try:
+        write_text_atomic(files.checkpoint, dumps_deterministic(db.to_dict()))
+        os.replace(files.checkpoint, files.db)
+        fsync_dir(files.db.parent)
+    except OSError as exc:
+        raise DatabaseError(
+            f"cannot write {files.db} ({exc.strerror or exc}): free disk space or choose a writable "
+            "--output; the previous file was left as it is"
+        ) from exc
 
 
 def defuse_cell(value: object) -> str:

@@ -186,7 +186,7 @@ def _part_of(folder: Path, target: str):
     )
 
 
-def _kill_moments(workdir: Path, freshdesk: FakeFreshdesk, oracle: Oracle) -> dict[str, tuple]:
+def _kill_moments(workdir: Path, freshdesk: FakeFreshdesk, oracle: Oracle, tickets: int = 0) -> dict[str, tuple]:
     """name -> (condition to kill at, slowed write target or None)."""
     conversations, output = workdir / "conversations", workdir / "output"
     rng = random.Random(20260301)
@@ -200,7 +200,9 @@ def _kill_moments(workdir: Path, freshdesk: FakeFreshdesk, oracle: Oracle) -> di
         "45 model calls": (lambda: oracle.calls >= 45, None),
         "checkpoint appears": (lambda: (workdir / CHECKPOINT).exists(), None),
         "writing the checkpoint": (_part_of(output, "silo_issues_db.tmp.json"), "silo_issues_db.tmp.json"),
-        "writing the final DB": (_part_of(output, "silo_issues_db.json"), "silo_issues_db.json"),
+        # The final DB is the last checkpoint, written once every ticket is decided and renamed into place.
+        "writing the final DB": (lambda: oracle.calls >= tickets and _part_of(output, "silo_issues_db.tmp.json")(),
+                                 "silo_issues_db.tmp.json"),
         "writing the flagged CSV": (_part_of(output, "flagged_for_review.csv"), "flagged_for_review.csv"),
     }
     for offset in sorted(rng.uniform(0.05, 0.8) for _ in range(2)):
@@ -223,7 +225,7 @@ def _kill_and_resume(threads: list, workdir: Path, name: str) -> subprocess.Comp
     """Start a run, SIGKILL it at moment `name`, check its files, and run it again to the end."""
     oracle = Oracle(low_confidence=LOW_CONFIDENCE)
     with FakeFreshdesk(threads, api_key=FRESHDESK_KEY, latency=0.01) as freshdesk, FakeOpenAI(oracle) as llm:
-        condition, slow_target = _kill_moments(workdir, freshdesk, oracle)[name]
+        condition, slow_target = _kill_moments(workdir, freshdesk, oracle, len(threads))[name]
         env = cli_env(freshdesk, llm)
         if slow_target is None:
             process = start_cli(ARGS, workdir, env)
