@@ -196,8 +196,14 @@ def cli_env(freshdesk: FakeFreshdesk | None = None, llm: FakeOpenAI | None = Non
     return env
 
 
+# A shell starts background jobs with SIGINT ignored, and Python then keeps ignoring it; the CLI started
+# here gets Ctrl-C's usual meaning back, so signal tests pass however the test run itself was started.
+_WITH_CTRL_C = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "sys.argv[0] = 'main'; runpy.run_module('main', run_name='__main__', alter_sys=True)")
+
+
 def start_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "main", *args], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, "-c", _WITH_CTRL_C, *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
