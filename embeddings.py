@@ -439,6 +439,11 @@ class CandidateIndex:
         scores[~self._active[:n]] = -np.inf
         return [(self._ids[i], s) for i, s in _best(scores, k)]
 
+    def text_similarity(self, vector: np.ndarray, issue_ids: list[str]) -> dict[str, float]:
+        """Cosine similarity of `vector` to the text vectors (not the rows) of the given known issues."""
+        unit = self._unit(vector)
+        return {i: float(self._text[i] @ unit) for i in issue_ids if i in self._text}
+
     def _refresh(self, issue_id: str) -> None:
         mean = self.text_weight * self._text[issue_id] + self._sum[issue_id]
         self._matrix[self._row[issue_id]] = self._unit(mean)

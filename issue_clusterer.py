@@ -35,6 +35,11 @@ _ISSUE_ID = re.compile(r"^ISS-\d{4,}$")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def issue_text(category: str, keywords: list[str], root_cause: str) -> str:
+    """An issue's (or a model answer's) description as one text, the form that is embedded."""
+    return ". ".join(part for part in (category, ", ".join(keywords), root_cause) if part)
+
+
 @dataclass
 class Issue:
     issue_id: str
@@ -51,9 +56,7 @@ class Issue:
 
     def text(self) -> str:
         """The issue's own words, as embedded to represent it among candidates."""
-        return ". ".join(
-            part for part in (self.category, ", ".join(self.keywords), self.root_cause) if part
-        )
+        return issue_text(self.category, self.keywords, self.root_cause)
 
 
 @dataclass

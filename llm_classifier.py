@@ -6,11 +6,18 @@ import json
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from llm_client import LLMClient, LLMRequestRejected
-from prompts_config import ANSWER_SCHEMA, corrective_message, render_messages
+from prompts_config import (
+    ANSWER_SCHEMA,
+    RECHECK_SCHEMA,
+    corrective_message,
+    render_messages,
+    render_recheck_messages,
+)
 from records import Answer, Candidate, Outcome
 
 logger = logging.getLogger(__name__)
@@ -70,6 +77,20 @@ def validate_answer(data: dict[str, Any], candidate_ids: set[str]) -> Answer:
         confidence=_confidence(data["confidence"]),
         notes=_text(data, "notes", allow_null=True),
     )
+
+
+def validate_recheck(data: dict[str, Any], candidate_ids: set[str], first: Answer) -> Answer:
+    """The first answer moved to the candidate a recheck names (with its confidence), or unchanged on null."""
+    if not isinstance(data, dict):
+        raise InvalidAnswer("the answer is not a JSON object")
+    missing = [name for name in ("issue_id", "confidence") if name not in data]
+    if missing:
+        raise InvalidAnswer(f"missing field(s): {', '.join(missing)}")
+    issue_id = _issue_id(data["issue_id"], candidate_ids)
+    confidence = _confidence(data["confidence"])
+    if issue_id is None:
+        return first
+    return replace(first, issue_id=issue_id, confidence=confidence, notes=_text(data, "notes", allow_null=True))
 
 
 def _issue_id(value: Any, candidate_ids: set[str]) -> str | None:
@@ -141,14 +162,30 @@ class LLMClassifier:
 
         LLMError (the endpoint kept failing) propagates so the caller can stop with a checkpoint.
         """
-        messages = render_messages(ticket_text, candidates)
         candidate_ids = {c.issue_id for c in candidates}
+        return self._ask(ticket_id, render_messages(ticket_text, candidates), ANSWER_SCHEMA,
+                         lambda data: validate_answer(data, candidate_ids))
+
+    def recheck(self, ticket_id: int, ticket_text: str, first: Answer, candidates: Sequence[Candidate]) -> Outcome:
+        """Ask whether a ticket answered "new issue" (`first`) is one of `candidates`, the issues started since.
+
+        The Outcome's answer is `first`, moved to the named candidate if the model names one.
+        """
+        candidate_ids = {c.issue_id for c in candidates}
+        return self._ask(ticket_id, render_recheck_messages(ticket_text, first.to_dict(), candidates),
+                         RECHECK_SCHEMA, lambda data: validate_recheck(data, candidate_ids, first))
+
+    def _ask(
+        self, ticket_id: int, messages: list[dict[str, str]], schema: dict[str, Any],
+        validate: Callable[[dict[str, Any]], Answer],
+    ) -> Outcome:
+        keys = tuple(schema["required"])
         raw_replies: list[str] = []
         prompt_tokens = completion_tokens = calls = 0
         reason = ""
         for attempt in range(1 + self.max_corrections):
             try:
-                result = self.client.complete(messages, schema=ANSWER_SCHEMA)
+                result = self.client.complete(messages, schema=schema)
             except LLMRequestRejected as exc:
                 reason = str(exc)
                 logger.warning("ticket %s: %s", ticket_id, reason)
@@ -158,14 +195,14 @@ class LLMClassifier:
             completion_tokens += result.completion_tokens
             raw_replies.append(result.text)
             try:
-                answer = validate_answer(parse_json_answer(result.text), candidate_ids)
+                answer = validate(parse_json_answer(result.text))
             except ValueError as exc:
                 reason = f"invalid model answer: {exc}"
                 logger.info("ticket %s: try %d: %s", ticket_id, attempt + 1, reason)
                 messages = [
                     *messages,
                     {"role": "assistant", "content": result.text or "(empty reply)"},
-                    corrective_message(str(exc)),
+                    corrective_message(str(exc), keys),
                 ]
                 continue
             return Outcome(

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -19,8 +19,8 @@ import numpy as np
 from conversation_utils import ConversationStore, customer_text, transcript
 from embeddings import CandidateIndex
 from errors import DatabaseError, Interrupted, SiloError
-from issue_clusterer import IssueDB
-from records import Candidate, Conversation, Outcome
+from issue_clusterer import IssueDB, issue_text
+from records import Answer, Candidate, Conversation, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ RECHECK_FLOOR = 0.35
 
 class TextClassifier(Protocol):
     def classify(self, ticket_id: int, ticket_text: str, candidates: list[Candidate]) -> Outcome: ...
+
+    def recheck(self, ticket_id: int, ticket_text: str, first: Answer, candidates: list[Candidate]) -> Outcome: ...
 
 
 @dataclass
@@ -145,6 +147,11 @@ class IssueIndex:
         wanted = set(issue_ids)
         return {i: s for i, s in self.index.top_k(vector, len(self.index)) if i in wanted}
 
+    def description_similarity(self, answer: Answer, issue_ids: list[str]) -> dict[str, float]:
+        """Similarity of a model answer's description to the given issues' descriptions."""
+        vector = self.embed([issue_text(answer.category, answer.keywords, answer.root_cause)])[0]
+        return self.index.text_similarity(vector, issue_ids)
+
     def member_vectors(self) -> dict[str, np.ndarray]:
         """Each issue's ticket vectors as a matrix (issues whose tickets have no vector are left out)."""
         result = {}
@@ -177,7 +184,9 @@ class _Pending:
     ticket_text: str
     candidates: list[Candidate]
     issues_before: int
-    future: Future[Outcome] | None
+    future: Future[Outcome | None]
+    # Set while the ticket's "new issue" answer is being rechecked against issues started since.
+    first: Outcome | None = None
 
 
 class Classifier:
@@ -217,14 +226,13 @@ class Classifier:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify") as pool:
                 for conversation, vector in self._selected(feed):
                     pending.append(self._submit(pool, conversation, vector))
-                    while len(pending) >= workers:
-                        self._apply(pending.popleft())
+                    self._make_room(pool, pending, workers)
                 while pending:
-                    self._apply(pending.popleft())
+                    self._wait(pending)
+                    self._apply_answered(pool, pending)
         except KeyboardInterrupt:
             for item in pending:
-                if item.future is not None:
-                    item.future.cancel()
+                item.future.cancel()
             self.checkpoint(self.db)
             raise Interrupted(
                 "interrupted: a checkpoint was written; run the same command again to resume"
@@ -300,14 +308,62 @@ class Classifier:
     def _submit(self, pool: ThreadPoolExecutor, conversation: Conversation, vector: np.ndarray) -> _Pending:
         candidates: list[Candidate] = []
         ticket_text = ""
-        future = None
-        if not self.config.offline:
+        if self.config.offline:
+            # Decided at apply time against the index as it then is, so nothing to ask now.
+            future: Future[Outcome | None] = Future()
+            future.set_result(None)
+        else:
             candidates = self.index.candidates(vector, self.config.top_k)
             ticket_text = self._ticket_text(conversation)
             future = pool.submit(
                 self.text_classifier.classify, conversation["ticket_id"], ticket_text, candidates
             )
         return _Pending(conversation, vector, ticket_text, candidates, self.db.next_issue_number, future)
+
+    def _make_room(self, pool: ThreadPoolExecutor, pending: deque[_Pending], workers: int) -> None:
+        """Apply answered tickets in order until another call may go out.
+
+        At most `workers` calls are in flight, and one ticket more than that may wait to be applied:
+        while the oldest ticket is being rechecked, the next ticket's call goes out instead of the pool
+        idling behind it (rechecks only start at the front, so they are on the critical path).
+        """
+        while True:
+            self._apply_answered(pool, pending)
+            in_flight = sum(1 for item in pending if not item.future.done())
+            if in_flight < workers and len(pending) < workers + 1:
+                return
+            self._wait(pending)
+
+    def _wait(self, pending: deque[_Pending]) -> None:
+        """Wait until one more call in flight is answered."""
+        started = time.monotonic()
+        in_flight = [item.future for item in pending if not item.future.done()]
+        if in_flight:
+            wait(in_flight, return_when=FIRST_COMPLETED)
+        self.clock.add("classify", started)
+
+    def _apply_answered(self, pool: ThreadPoolExecutor, pending: deque[_Pending]) -> None:
+        """Apply the answered tickets at the front, in ticket order; start a recheck where one is due."""
+        while pending and pending[0].future.done():
+            item = pending[0]
+            outcome = item.future.result()
+            if self.config.offline:
+                started = time.monotonic()
+                outcome = self.offline_classifier.classify(item.conversation["ticket_id"], item.vector,
+                                                           self.index.index)
+                self.clock.add("classify", started)
+            elif item.first is None:
+                recheck = self._recheck_candidates(item, outcome)
+                if recheck:
+                    self.stats.reasked += 1
+                    item.first = outcome
+                    item.future = pool.submit(self.text_classifier.recheck, item.conversation["ticket_id"],
+                                              item.ticket_text, outcome.answer, recheck)
+                    return
+            else:
+                outcome = _after_recheck(item.first, outcome)
+            pending.popleft()
+            self._apply(item, outcome)
 
     def _ticket_text(self, conversation: Conversation) -> str:
         text, trimmed = transcript(conversation, self.config.max_prompt_chars)
@@ -317,15 +373,8 @@ class Classifier:
                      conversation["ticket_id"], self.config.max_prompt_chars)
         return self.redact(text) if self.redact else text
 
-    def _apply(self, item: _Pending) -> None:
+    def _apply(self, item: _Pending, outcome: Outcome) -> None:
         ticket_id = item.conversation["ticket_id"]
-        started = time.monotonic()
-        if self.config.offline:
-            outcome = self.offline_classifier.classify(ticket_id, item.vector, self.index.index)
-        else:
-            outcome = item.future.result()
-            outcome = self._recheck_new_issue(item, outcome)
-        self.clock.add("classify", started)
         self._count_tokens(outcome)
         started = time.monotonic()
         applied = self.db.apply(
@@ -354,49 +403,75 @@ class Classifier:
             self._last_checkpoint = time.monotonic()
         self.clock.add("write", started)
 
-    def _recheck_new_issue(self, item: _Pending, outcome: Outcome) -> Outcome:
-        """Re-ask a 'new issue' answer when an issue created meanwhile is as close as its candidates.
+    def _recheck_candidates(self, item: _Pending, outcome: Outcome) -> list[Candidate]:
+        """The issues started after a ticket's candidates were chosen that its "new issue" answer missed.
 
         Tickets are classified in parallel but applied in order, so a ticket may not have seen an
-        issue that an earlier ticket created; without this, concurrency would split issues.
+        issue that an earlier ticket created; without a recheck, concurrency would split issues.
         """
         answer = outcome.answer
         if answer is None or answer.issue_id is not None or answer.confidence < self.config.threshold:
-            return outcome
+            return []
         created_since = [
             f"ISS-{n:04d}"
             for n in range(item.issues_before, self.db.next_issue_number)
             if f"ISS-{n:04d}" in self.db.issues and not self.db.issues[f"ISS-{n:04d}"].provisional
         ]
         if not created_since:
-            return outcome
+            return []
         # Close = it would have been offered: as near as the farthest candidate shown, or, while the DB
         # has fewer issues than candidates, near enough to be the same problem at all (unrelated tickets
-        # score well below RECHECK_FLOOR with MiniLM), so a young DB does not re-ask nearly every ticket.
+        # score well below RECHECK_FLOOR with MiniLM), so a young DB does not recheck nearly every ticket.
         bar = min((c.similarity for c in item.candidates), default=RECHECK_FLOOR)
         if len(item.candidates) < self.config.top_k:
             bar = min(bar, RECHECK_FLOOR)
-        close = [i for i, s in self.index.similarity_to(item.vector, created_since).items() if s >= bar]
-        if not close:
-            return outcome
-        self.stats.reasked += 1
-        candidates = self.index.candidates(item.vector, self.config.top_k)
-        second = self.text_classifier.classify(item.conversation["ticket_id"], item.ticket_text, candidates)
-        return Outcome(
-            ticket_id=second.ticket_id,
-            answer=second.answer,
-            reason=second.reason,
-            flag_reason=second.flag_reason,
-            prompt_tokens=outcome.prompt_tokens + second.prompt_tokens,
-            completion_tokens=outcome.completion_tokens + second.completion_tokens,
-            calls=outcome.calls + second.calls,
-            raw_replies=outcome.raw_replies + second.raw_replies,
-        )
+        close = {i: s for i, s in self.index.similarity_to(item.vector, created_since).items() if s >= bar}
+        if close and item.candidates:
+            close = self._nearer_than_rejected(item, answer, close)
+        ranked = sorted(close, key=lambda issue_id: (-close[issue_id], issue_id))[: self.config.top_k]
+        return [
+            Candidate(i, self.db.issues[i].category, list(self.db.issues[i].keywords),
+                      self.db.issues[i].root_cause, float(close[i]))
+            for i in ranked
+        ]
+
+    def _nearer_than_rejected(self, item: _Pending, answer: Answer, close: dict[str, float]) -> dict[str, float]:
+        """Keep the issues nearer to the ticket than the nearest candidate the model turned down, by the
+        ticket's vector or by the model's description of its problem; a farther one is almost never its
+        issue, and rechecking every ticket against it would cost a call per "new issue" answer.
+        """
+        shown = [c.issue_id for c in item.candidates]
+        nearest_shown = max(self.index.similarity_to(item.vector, shown).values(), default=-1.0)
+        described = self.index.description_similarity(answer, shown + list(close))
+        nearest_described = max((described[i] for i in shown if i in described), default=-1.0)
+        return {
+            issue_id: similarity for issue_id, similarity in close.items()
+            if similarity >= nearest_shown or described.get(issue_id, 1.0) >= nearest_described
+        }
 
     def _count_tokens(self, outcome: Outcome) -> None:
         self.stats.model_calls += outcome.calls
         self.stats.prompt_tokens += outcome.prompt_tokens
         self.stats.completion_tokens += outcome.completion_tokens
+
+
+def _after_recheck(first: Outcome, second: Outcome) -> Outcome:
+    """One outcome from a ticket's first answer and its recheck; a failed recheck keeps the first, flagged."""
+    flag_reason = ""
+    answer = second.answer
+    if answer is None:
+        answer = first.answer
+        flag_reason = f"not checked against the issues started meanwhile: {second.reason}"
+    return Outcome(
+        ticket_id=first.ticket_id,
+        answer=answer,
+        reason=second.reason,
+        flag_reason=first.flag_reason or flag_reason,
+        prompt_tokens=first.prompt_tokens + second.prompt_tokens,
+        completion_tokens=first.completion_tokens + second.completion_tokens,
+        calls=first.calls + second.calls,
+        raw_replies=first.raw_replies + second.raw_replies,
+    )
 
 
 class _Prefetch:
