@@ -72,7 +72,7 @@ class RunAverages:
             if summary.get("classifier") != "llm" or not summary.get("model_calls"):
                 continue
             classified += int(summary.get("tickets_classified") or 0)
-            # Re-asks come from answers racing on a young DB; they fade as issues settle, so they
+            # Rechecks come from answers racing on a young DB; they fade as issues settle, so they
             # would inflate every later estimate.
             calls += int(summary["model_calls"]) - int(summary.get("reasked") or 0)
             prompt += int(summary.get("prompt_tokens") or 0)

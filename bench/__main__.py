@@ -150,6 +150,11 @@ def run_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     bound_model = oracle.calls * args.model_latency / args.concurrency
     bound = max(bound_fetch, bound_model)
     issues = len(db["issues"])
+    problems_of = [{truth[t] for t in issue["ticket_ids"]} for issue in db["issues"]]
+    issues_of: dict[str, int] = {}
+    for problems_here in problems_of:
+        for problem in problems_here:
+            issues_of[problem] = issues_of.get(problem, 0) + 1
     return {
         "tickets": n,
         "classified": summary["tickets_classified"],
@@ -168,6 +173,9 @@ def run_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "wall_over_bound": round(wall / bound, 2) if bound else None,
         "issues": issues,
         "true_problems": len(set(truth.values())),
+        # Against the oracle's truth: issues mixing problems, and problems spread over several issues.
+        "mixed_issues": sum(1 for problems_here in problems_of if len(problems_here) > 1),
+        "split_problems": sum(1 for count in issues_of.values() if count > 1),
         "stdout": stdout.strip().splitlines()[:4],
     }
 
