@@ -222,18 +222,22 @@ class Classifier:
         pending: deque[_Pending] = deque()
         # Fetching and embedding run ahead in a thread while this one waits for the model.
         feed = _Prefetch(conversations, self._embed_chunk, batch, self.clock)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify")
         try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify") as pool:
-                for conversation, vector in self._selected(feed):
-                    pending.append(self._submit(pool, conversation, vector))
-                    self._make_room(pool, pending, workers)
-                while pending:
-                    self._wait(pending)
-                    self._apply_answered(pool, pending)
+            for conversation, vector in self._selected(feed):
+                pending.append(self._submit(pool, conversation, vector))
+                self._make_room(pool, pending, workers)
+            while pending:
+                self._wait(pending)
+                self._apply_answered(pool, pending)
         except KeyboardInterrupt:
             for item in pending:
                 item.future.cancel()
+            # Written before waiting for the calls already sent, so a second Ctrl-C loses nothing.
             self.checkpoint(self.db)
+            in_flight = sum(1 for item in pending if not item.future.done())
+            if in_flight:
+                log.warning("interrupted: checkpoint written; waiting for %d model call(s) already sent", in_flight)
             raise Interrupted(
                 "interrupted: a checkpoint was written; run the same command again to resume"
             ) from None
@@ -244,6 +248,7 @@ class Classifier:
             raise
         finally:
             feed.close()
+            pool.shutdown(wait=True, cancel_futures=True)
         return self.stats
 
     def fold_small_new_issues(self) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ DB" is SPEC's: same issues, assignments and fields, ignoring timestamps, runs an
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -254,6 +255,27 @@ def test_sigkill_at_many_moments_then_rerun_gives_the_same_db(desk, reference, t
 
 
 # --------------------------------------------------------------------------- SIGINT / SIGTERM
+
+
+def test_ctrl_c_writes_the_checkpoint_before_waiting_for_calls_in_flight(desk, reference, tmp_path):
+    threads, _ = desk
+    _, cache = reference
+    workdir = fresh_dir(tmp_path, "held", cache)
+    oracle = Oracle(gate_at=20)  # the 20th call is held until released (or 5 s)
+    with FakeFreshdesk(threads, api_key=FRESHDESK_KEY) as freshdesk, FakeOpenAI(oracle) as llm:
+        process = start_cli(["--pages", "2"], workdir, cli_env(freshdesk, llm))
+        assert oracle.gate_reached.wait(60), process.communicate(timeout=30)
+        signalled = time.time_ns()
+        process.send_signal(signal.SIGINT)
+        # The checkpoint lands while the held call is still out: a second Ctrl-C would lose nothing.
+        assert wait_for(lambda: (workdir / CHECKPOINT).exists()
+                        and (workdir / CHECKPOINT).stat().st_mtime_ns >= signalled - 10_000_000, timeout=4)
+        assert process.poll() is None
+        oracle.release()
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert re.search(r"interrupted: checkpoint written; waiting for \d+ model call\(s\) already sent", err), err
+    assert len(IssueDB.load(workdir / CHECKPOINT).tickets) >= 1
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
