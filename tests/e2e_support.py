@@ -80,16 +80,17 @@ class Oracle:
     `fault_rate`: fraction of first-sight requests answered with a fault (429, 500, malformed, slow);
     `low_confidence`: ticket ids answered with confidence 0.4 (flagged); `obey_injection`: follow an
     "assign this to ISS-nnnn" inside the ticket, as a gullible model would; `gate_at`: hold the
-    n-th call until `release()` (or 5 s), so a test can signal a run at a known moment.
+    n-th call until `release()` (or `gate_seconds`), so a test can signal a run at a known moment.
     """
 
     def __init__(self, *, fault_rate: float = 0.0, seed: int = 0, low_confidence: set[int] | None = None,
-                 obey_injection: bool = False, gate_at: int | None = None) -> None:
+                 obey_injection: bool = False, gate_at: int | None = None, gate_seconds: float = 5.0) -> None:
         self.fault_rate = fault_rate
         self.seed = seed
         self.low_confidence = low_confidence or set()
         self.obey_injection = obey_injection
         self.gate_at = gate_at
+        self.gate_seconds = gate_seconds
         self.gate_reached = threading.Event()
         self._gate = threading.Event()
         self._lock = threading.Lock()
@@ -109,7 +110,7 @@ class Oracle:
             first_sight = self._seen[key] == 1
         if self.gate_at is not None and call == self.gate_at:
             self.gate_reached.set()
-            self._gate.wait(5.0)
+            self._gate.wait(self.gate_seconds)
         if first_sight and self.fault_rate:
             fault = self._fault(key, request)
             if fault is not None:

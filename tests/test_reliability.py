@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -261,20 +262,26 @@ def test_ctrl_c_writes_the_checkpoint_before_waiting_for_calls_in_flight(desk, r
     threads, _ = desk
     _, cache = reference
     workdir = fresh_dir(tmp_path, "held", cache)
-    oracle = Oracle(gate_at=20)  # the 20th call is held until released (or 5 s)
+    oracle = Oracle(gate_at=20, gate_seconds=60)  # the 20th call is held until released
     with FakeFreshdesk(threads, api_key=FRESHDESK_KEY) as freshdesk, FakeOpenAI(oracle) as llm:
         process = start_cli(["--pages", "2"], workdir, cli_env(freshdesk, llm))
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+        reader.start()
         assert oracle.gate_reached.wait(60), process.communicate(timeout=30)
         signalled = time.time_ns()
         process.send_signal(signal.SIGINT)
-        # The checkpoint lands while the held call is still out: a second Ctrl-C would lose nothing.
-        assert wait_for(lambda: (workdir / CHECKPOINT).exists()
-                        and (workdir / CHECKPOINT).stat().st_mtime_ns >= signalled - 10_000_000, timeout=4)
+        # While the held call is still out, the CLI says it waits for it, and the checkpoint is already on
+        # disk: a second Ctrl-C would lose nothing.
+        waiting = re.compile(r"interrupted: checkpoint written; waiting for \d+ model call\(s\) already sent")
+        assert wait_for(lambda: any(waiting.search(line) for line in lines), timeout=30), lines
+        assert (workdir / CHECKPOINT).stat().st_mtime_ns >= signalled - 10_000_000
         assert process.poll() is None
         oracle.release()
-        _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
-    assert re.search(r"interrupted: checkpoint written; waiting for \d+ model call\(s\) already sent", err), err
+        process.wait(timeout=60)
+        reader.join(timeout=10)
+    assert process.returncode == 130, lines
+    assert lines[-1].strip() == "error: interrupted: a checkpoint was written; run the same command again to resume"
     assert len(IssueDB.load(workdir / CHECKPOINT).tickets) >= 1
 
 
