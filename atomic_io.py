@@ -62,8 +62,11 @@ def write_text_atomic(path: Path | str, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8", "backslashreplace"))
 
 
-def dumps_deterministic(data: Any) -> str:
-    """JSON with sorted keys and a trailing newline, so equal data gives equal bytes."""
+def dumps_deterministic(data: Any, *, compact: bool = False) -> str:
+    """JSON with sorted keys and a trailing newline, so equal data gives equal bytes; `compact` drops the
+    indentation, for files only the tool reads."""
+    if compact:
+        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -164,15 +164,9 @@ class IssueDB:
     def save(self, path: Path, *, compact: bool = False) -> None:
         """Write atomically; `compact` (no indentation) for checkpoints, which only the tool reads."""
         try:
-            data = self.to_dict()
-            text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) if compact \
-                else dumps_deterministic(data)
-            write_text_atomic(path, text)
+            write_text_atomic(path, dumps_deterministic(self.to_dict(), compact=compact))
         except OSError as exc:
-            raise DatabaseError(
-                f"cannot write {path} ({exc.strerror or exc}): free disk space or choose a writable "
-                "--output; the previous file was left as it is"
-            ) from exc
+            raise cannot_write(path, exc) from exc
 
     def check_consistency(self) -> None:
         """Each ticket belongs to exactly one issue, and the issue agrees."""
@@ -466,10 +460,14 @@ def save_final(db: IssueDB, files: SideFiles) -> None:
         os.replace(files.checkpoint, files.db)
         fsync_dir(files.db.parent)
     except OSError as exc:
-        raise DatabaseError(
-            f"cannot write {files.db} ({exc.strerror or exc}): free disk space or choose a writable "
-            "--output; the previous file was left as it is"
-        ) from exc
+        raise cannot_write(files.db, exc) from exc
+
+
+def cannot_write(path: Path, exc: OSError) -> DatabaseError:
+    return DatabaseError(
+        f"cannot write {path} ({exc.strerror or exc}): free disk space or choose a writable "
+        "--output; the previous file was left as it is"
+    )
 
 
 def defuse_cell(value: object) -> str:

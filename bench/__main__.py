@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -151,10 +152,7 @@ def run_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     bound = max(bound_fetch, bound_model)
     issues = len(db["issues"])
     problems_of = [{truth[t] for t in issue["ticket_ids"]} for issue in db["issues"]]
-    issues_of: dict[str, int] = {}
-    for problems_here in problems_of:
-        for problem in problems_here:
-            issues_of[problem] = issues_of.get(problem, 0) + 1
+    issues_of = Counter(problem for problems_here in problems_of for problem in problems_here)
     return {
         "tickets": n,
         "classified": summary["tickets_classified"],
