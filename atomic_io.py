@@ -8,7 +8,10 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from records import JSONValue
 
 _PART_NAME = re.compile(r"^\..+\.(\d+)\.[^.]+\.part$")
 
@@ -62,7 +65,7 @@ def write_text_atomic(path: Path | str, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8", "backslashreplace"))
 
 
-def dumps_deterministic(data: Any, *, compact: bool = False) -> str:
+def dumps_deterministic(data: JSONValue, *, compact: bool = False) -> str:
     """JSON with sorted keys and a trailing newline, so equal data gives equal bytes; `compact` drops the
     indentation, for files only the tool reads."""
     if compact:
@@ -70,7 +73,7 @@ def dumps_deterministic(data: Any, *, compact: bool = False) -> str:
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_json_atomic(path: Path | str, data: Any) -> None:
+def write_json_atomic(path: Path | str, data: JSONValue) -> None:
     write_text_atomic(path, dumps_deterministic(data))
 
 

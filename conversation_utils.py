@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from atomic_io import write_json_atomic
 from errors import DatabaseError
-from records import Conversation, Message
+from records import Conversation, JSONValue, Message, TicketInfo
 
 # Freshdesk ticket source 10 is an outbound email: the agent wrote the description, not the requester.
 _SOURCE_OUTBOUND_EMAIL = 10
@@ -628,6 +628,22 @@ class ConversationStore:
             )
         return data  # type: ignore[return-value]
 
+    def get(self, ticket_id: int) -> Conversation | None:
+        """The cleaned conversation, or None when it is missing or unreadable."""
+        try:
+            return self.load(ticket_id)
+        except (OSError, DatabaseError):
+            return None
+
+    def ticket_info(self, ticket_ids: Iterable[int]) -> dict[int, TicketInfo]:
+        """Subject and link of each ticket whose conversation is stored, for the outputs."""
+        found = {}
+        for ticket_id in ticket_ids:
+            conversation = self.get(ticket_id)
+            if conversation is not None:
+                found[ticket_id] = TicketInfo(conversation["subject"], conversation.get("url") or "")
+        return found
+
     def load_raw(self, ticket_id: int) -> dict:
         """The raw API answers `{"ticket": ..., "conversations": [...]}` the cleaned file came from."""
         path = self.raw_path(ticket_id)
@@ -669,7 +685,7 @@ def reclean_store(store: ConversationStore, ticket_url: Callable[[int], str]) ->
         rebuilt += 1
     return rebuilt, problems
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path) -> JSONValue:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -14,7 +14,7 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -101,7 +101,7 @@ class _Transient(Exception):
         self.kind = kind  # "transient", "refused" or "dns"
 
 
-def _header_number(headers: Any, name: str) -> float | None:
+def _header_number(headers: Mapping[str, str], name: str) -> float | None:
     raw = headers.get(name)
     if raw is None:
         return None
@@ -315,21 +315,7 @@ class FreshdeskClient:
             except _Transient as exc:
                 self._pacer.release(cost)
                 tries += 1
-                if not self._reached and exc.kind == "dns":
-                    raise FreshdeskUnreachableError(
-                        f"cannot resolve the Freshdesk host of {self._origin}: check FRESHDESK_DOMAIN in .env"
-                    ) from exc
-                first_refused = not self._reached and exc.kind == "refused"
-                limit = min(self._max_tries, _FIRST_CONTACT_TRIES) if first_refused else self._max_tries
-                if tries >= limit:
-                    if first_refused:
-                        raise FreshdeskUnreachableError(
-                            f"{self._origin} refused the connection: check FRESHDESK_DOMAIN in .env "
-                            "and that the server is up"
-                        ) from exc
-                    raise FreshdeskError(
-                        f"GET {path} failed {tries} times ({exc}): Freshdesk may be down; try again later"
-                    ) from exc
+                limit = self._give_up_if_hopeless(exc, path, tries)
                 wait = next(waits)
                 log.info("GET %s: %s; retry %d/%d in %.1fs", path, exc, tries, limit - 1, wait)
                 self._sleep(wait)
@@ -365,6 +351,24 @@ class FreshdeskClient:
                     "key in .env (Profile settings > API key) and that the agent may view tickets"
                 )
             return response
+
+    def _give_up_if_hopeless(self, exc: _Transient, path: str, tries: int) -> int:
+        """How many tries a transient failure gets; raises once they are spent (or at once for a bad host)."""
+        if not self._reached and exc.kind == "dns":
+            raise FreshdeskUnreachableError(
+                f"cannot resolve the Freshdesk host of {self._origin}: check FRESHDESK_DOMAIN in .env"
+            ) from exc
+        first_refused = not self._reached and exc.kind == "refused"
+        limit = min(self._max_tries, _FIRST_CONTACT_TRIES) if first_refused else self._max_tries
+        if tries < limit:
+            return limit
+        if first_refused:
+            raise FreshdeskUnreachableError(
+                f"{self._origin} refused the connection: check FRESHDESK_DOMAIN in .env and that the server is up"
+            ) from exc
+        raise FreshdeskError(
+            f"GET {path} failed {tries} times ({exc}): Freshdesk may be down; try again later"
+        ) from exc
 
     def _attempt(self, url: str, path: str, cost: float, sent_at: float) -> requests.Response:
         """One HTTP exchange; connection problems become _Transient, answers are counted."""
@@ -505,6 +509,11 @@ class FreshdeskClient:
     def _same_origin(self, url: str) -> bool:
         ours, theirs = urlsplit(self._origin), urlsplit(url)
         return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
+
+
+def ticket_page_url(base_url: str, ticket_id: int) -> str:
+    """A ticket's page for people: `<base URL>/a/tickets/<id>` (SPEC: Freshdesk facts)."""
+    return f"{base_url.rstrip('/')}/a/tickets/{int(ticket_id)}"
 
 
 def search_query(extra: str | None = None) -> str:

@@ -8,46 +8,39 @@ and a cached conversation's prompt is rendered to count its characters (about 4 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
 
+from candidates import TOP_K
 from conversation_utils import ConversationStore, transcript
-from errors import SiloError
 from issue_clusterer import IssueDB
 from prompts_config import render_messages
-from records import Candidate
+from records import Candidate, Conversation, JSONObject, Listed, RunRecord
+from run_summary import estimated_cost
 
 CHARS_PER_TOKEN = 4.0
 DEFAULT_COMPLETION_TOKENS = 150  # a full answer (category, keywords, cause, steps, notes) when no run measured one
-TOP_K = 15
 
 
 @dataclass(frozen=True)
-class Listed:
-    """One ticket a run would see: its id, its `updated_at` (None when unknown), and its fetch cost."""
-
-    ticket_id: int
-    updated_at: str | None
-    fetch_credits: float
-
-
-@dataclass
 class Estimate:
-    listed: int = 0
-    to_fetch: int = 0
-    cached: int = 0
-    already_decided: int = 0
-    to_classify: int = 0
-    listing_credits: float = 0.0
-    fetch_credits: float = 0.0
-    model_calls: float = 0.0
-    prompt_tokens: float = 0.0
-    completion_tokens: float = 0.0
-    cost: float | None = None
-    basis: str = ""
+    """What a run would see, fetch and classify, and what it would spend; `basis` says how tokens were estimated."""
 
-    def to_dict(self) -> dict[str, Any]:
+    listed: int
+    to_fetch: int
+    cached: int
+    already_decided: int
+    to_classify: int
+    listing_credits: float
+    fetch_credits: float
+    model_calls: float
+    prompt_tokens: float
+    completion_tokens: float
+    cost: float | None
+    basis: str
+
+    def to_dict(self) -> JSONObject:
         data = asdict(self)
         for key in ("listing_credits", "fetch_credits", "model_calls", "prompt_tokens", "completion_tokens"):
             data[key] = round(data[key], 1)
@@ -65,26 +58,21 @@ class RunAverages:
     completion_per_call: float | None
 
     @classmethod
-    def from_runs(cls, runs: Iterable[dict[str, Any]]) -> RunAverages:
+    def from_runs(cls, runs: Iterable[RunRecord]) -> RunAverages:
         classified = calls = prompt = completion = 0
         for run in runs:
-            summary = run.get("summary") or {}
-            if summary.get("classifier") != "llm" or not summary.get("model_calls"):
+            summary = run.summary
+            if summary.classifier != "llm" or not summary.model_calls:
                 continue
-            classified += int(summary.get("tickets_classified") or 0)
+            classified += summary.tickets_classified or 0
             # Rechecks come from answers racing on a young DB; they fade as issues settle, so they
             # would inflate every later estimate.
-            calls += int(summary["model_calls"]) - int(summary.get("reasked") or 0)
-            prompt += int(summary.get("prompt_tokens") or 0)
-            completion += int(summary.get("completion_tokens") or 0)
+            calls += summary.model_calls - (summary.reasked or 0)
+            prompt += summary.prompt_tokens or 0
+            completion += summary.completion_tokens or 0
         if not calls or not classified:
             return cls(1.0, None, None)
         return cls(calls / classified, prompt / calls, completion / calls)
-
-
-def listed_from_refs(refs: Iterable[Any]) -> list[Listed]:
-    """Listing results (data_fetcher.TicketRef): search results lack the description, a call more each."""
-    return [Listed(ref.id, ref.updated_at, 1.0 if "description" in ref.raw else 2.0) for ref in refs]
 
 
 def prompt_tokens_for(text: str, candidates: list[Candidate]) -> float:
@@ -107,69 +95,77 @@ def estimate(
 ) -> Estimate:
     """What a run over `listed` would do; `classify` False for --fetch-only, `llm` False offline."""
     db = db or IssueDB(embedding_model="")
-    result = Estimate(listing_credits=listing_credits)
-    averages = RunAverages.from_runs(db.runs)
-    candidates = [
-        Candidate(i.issue_id, i.category, list(i.keywords), i.root_cause, 0.0) for i in db.confirmed_issues()[:TOP_K]
-    ]
-    budget_tokens = prompt_tokens_for("x" * max_prompt_chars, candidates)
-    rendered = measured = 0
+    count: Counter[str] = Counter()
+    fetch_credits = 0.0
+    to_price: list[Conversation | None] = []  # the tickets to classify with the model
     for item in listed:
-        result.listed += 1
-        conversation = _load(store, item.ticket_id)
+        count["listed"] += 1
+        conversation = store.get(item.ticket_id)  # missing or unreadable: the run fetches it
         if conversation is not None and item.updated_at not in (None, conversation["updated_at"]):
             conversation = None  # changed since it was cached: the run fetches it again
         if conversation is not None:
-            result.cached += 1
+            count["cached"] += 1
         elif item.updated_at is not None:
-            result.to_fetch += 1
-            result.fetch_credits += item.fetch_credits
+            count["to_fetch"] += 1
+            fetch_credits += item.fetch_credits
         record = db.tickets.get(item.ticket_id)
         if record is not None and (not reclassify or record.reviewed):
-            result.already_decided += 1
-            continue
-        if not classify:
-            continue
-        result.to_classify += 1
-        if not llm:
-            continue
-        result.model_calls += averages.calls_per_ticket
+            count["already_decided"] += 1
+        elif classify:
+            count["to_classify"] += 1
+            if llm:
+                to_price.append(conversation)
+    tokens = _model_tokens(to_price, db, max_prompt_chars)
+    return Estimate(
+        listed=count["listed"], to_fetch=count["to_fetch"], cached=count["cached"],
+        already_decided=count["already_decided"], to_classify=count["to_classify"],
+        listing_credits=listing_credits, fetch_credits=fetch_credits, model_calls=tokens.calls,
+        prompt_tokens=tokens.prompt, completion_tokens=tokens.completion,
+        cost=estimated_cost(tokens.prompt, tokens.completion, price_input, price_output), basis=tokens.basis,
+    )
+
+
+@dataclass(frozen=True)
+class _Tokens:
+    calls: float
+    prompt: float
+    completion: float
+    basis: str
+
+
+def _model_tokens(conversations: list[Conversation | None], db: IssueDB, max_prompt_chars: int) -> _Tokens:
+    """Model calls and tokens for these tickets: cached ones rendered, the others at the past runs' average."""
+    averages = RunAverages.from_runs(db.runs)
+    candidates = [issue.as_candidate(0.0) for issue in db.confirmed_issues()[:TOP_K]]
+    per_ticket = averages.calls_per_ticket
+    completion = (averages.completion_per_call or DEFAULT_COMPLETION_TOKENS) * per_ticket * len(conversations)
+    prompt = 0.0
+    rendered = measured = 0
+    for conversation in conversations:
         if conversation is not None:
-            text, _ = transcript(conversation, max_prompt_chars)
-            per_call = prompt_tokens_for(text, candidates)
+            per_call = prompt_tokens_for(transcript(conversation, max_prompt_chars)[0], candidates)
             rendered += 1
         elif averages.prompt_per_call is not None:
             per_call = averages.prompt_per_call
             measured += 1
         else:
-            per_call = budget_tokens
-        result.prompt_tokens += per_call * averages.calls_per_ticket
-        completion = averages.completion_per_call or DEFAULT_COMPLETION_TOKENS
-        result.completion_tokens += completion * averages.calls_per_ticket
-    if price_input is not None and price_output is not None:
-        result.cost = (result.prompt_tokens * price_input + result.completion_tokens * price_output) / 1e6
-    result.basis = _basis(result, averages, rendered, measured)
-    return result
+            per_call = prompt_tokens_for("x" * max_prompt_chars, candidates)
+        prompt += per_call * per_ticket
+    calls = per_ticket * len(conversations)
+    return _Tokens(calls, prompt, completion, _basis(len(conversations), calls, averages, rendered, measured))
 
 
-def _load(store: ConversationStore, ticket_id: int) -> Any:
-    try:
-        return store.load(ticket_id)
-    except (OSError, SiloError):  # missing or unreadable: the run fetches it
-        return None
-
-
-def _basis(result: Estimate, averages: RunAverages, rendered: int, measured: int) -> str:
-    if not result.model_calls:
+def _basis(to_price: int, calls: float, averages: RunAverages, rendered: int, measured: int) -> str:
+    if not calls:
         return "no model calls"
     parts = [f"{rendered} cached conversations rendered"] if rendered else []
     if measured:
         parts.append(f"{measured} tickets at the previous runs' average prompt")
-    others = result.to_classify - rendered - measured
+    others = to_price - rendered - measured
     if others:
         parts.append(f"{others} tickets at the transcript budget (no previous run measured one)")
-    calls = "previous runs' calls per ticket" if averages.prompt_per_call is not None else "1 call per ticket"
-    return "; ".join(parts + [calls])
+    calls_basis = "previous runs' calls per ticket" if averages.prompt_per_call is not None else "1 call per ticket"
+    return "; ".join(parts + [calls_basis])
 
 
 def format_estimate(result: Estimate) -> str:

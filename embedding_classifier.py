@@ -1,7 +1,7 @@
 """The offline classifier (`--classifier embedding`): nearest confirmed issue by similarity, no LLM.
 
-Also names issues from their distinctive words (c-TF-IDF) and plans the end-of-run pass that folds
-tiny issues into their nearest large one.
+Also names issues from their distinctive words (c-TF-IDF) and folds a run's tiny issues into their
+nearest large one at the end of the run.
 """
 
 from __future__ import annotations
@@ -10,11 +10,15 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embeddings import CandidateIndex
-from records import Answer, Outcome
+from conversation_utils import customer_text
+from records import Answer, Candidate, Outcome
+
+if TYPE_CHECKING:
+    from decider import FinishedRun, PreparedTicket
 
 # Tuned on the dstc11 insurance dev set (913 utterances, 22 intents) with the MiniLM int8 model:
 # threshold 0.60 then fold issues of <= 3 tickets into the nearest issue at >= 0.50.
@@ -26,22 +30,35 @@ PLACEHOLDER_CATEGORY = "Unnamed issue"
 
 
 class EmbeddingClassifier:
-    """Joins a ticket to its nearest confirmed issue when similar enough, else starts a new issue."""
+    """Joins a ticket to its nearest confirmed issue when similar enough, else starts a new issue.
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD, review_margin: float = DEFAULT_REVIEW_MARGIN):
-        if not 0.0 <= threshold <= 1.0 or review_margin < 0.0:
-            raise ValueError(f"threshold {threshold} must be in [0, 1] and margin {review_margin} >= 0")
-        self.threshold = threshold
+    A `Decider`: one decision at a time, each against the issues as the previous ticket left them;
+    at the end of a run it folds the run's tiny issues into their nearest large one and names the
+    new issues from their words.
+    """
+
+    name = "embedding"
+    concurrency = 1
+    threshold = None
+    describes_issues = False
+
+    def __init__(self, similarity_threshold: float = DEFAULT_THRESHOLD,
+                 review_margin: float = DEFAULT_REVIEW_MARGIN, *, fold: bool = True) -> None:
+        if not 0.0 <= similarity_threshold <= 1.0 or review_margin < 0.0:
+            raise ValueError(f"threshold {similarity_threshold} must be in [0, 1] and margin {review_margin} >= 0")
+        self.similarity_threshold = similarity_threshold
         self.review_margin = review_margin
+        self.fold = fold
 
-    def classify(self, ticket_id: int, vector: np.ndarray, index: CandidateIndex) -> Outcome:
+    def decide(self, ticket: PreparedTicket) -> Outcome:
         """The outcome for one ticket; flagged when the similarity is within the margin of the threshold."""
-        nearest = index.top_k(vector, 1)
-        if not nearest:
+        ticket_id = ticket.ticket_id
+        if not ticket.candidates:
             answer = self._new_issue("no confirmed issue yet")
             return Outcome(ticket_id=ticket_id, answer=answer)
-        issue_id, similarity = nearest[0]
-        if similarity >= self.threshold:
+        issue_id, similarity = ticket.candidates[0].issue_id, ticket.candidates[0].similarity
+        threshold = self.similarity_threshold
+        if similarity >= threshold:
             answer = Answer(
                 issue_id=issue_id,
                 category="",
@@ -49,21 +66,33 @@ class EmbeddingClassifier:
                 root_cause="",
                 resolution_steps=[],
                 confidence=_clip(similarity),
-                notes=f"similarity {similarity:.2f} to {issue_id} (threshold {self.threshold:.2f})",
+                notes=f"similarity {similarity:.2f} to {issue_id} (threshold {threshold:.2f})",
             )
         else:
             answer = self._new_issue(
-                f"nearest issue {issue_id} at similarity {similarity:.2f} (threshold {self.threshold:.2f})",
+                f"nearest issue {issue_id} at similarity {similarity:.2f} (threshold {threshold:.2f})",
                 confidence=_clip(1.0 - similarity),
             )
         flag_reason = ""
         # A small tolerance keeps a similarity printed as "0.65" from escaping a 0.05 margin by rounding.
-        if abs(similarity - self.threshold) <= self.review_margin + 1e-9:
+        if abs(similarity - threshold) <= self.review_margin + 1e-9:
             flag_reason = (
                 f"similarity {similarity:.2f} within {self.review_margin:.2f} "
-                f"of threshold {self.threshold:.2f} (nearest {issue_id})"
+                f"of threshold {threshold:.2f} (nearest {issue_id})"
             )
         return Outcome(ticket_id=ticket_id, answer=answer, flag_reason=flag_reason)
+
+    def second_look(self, ticket: PreparedTicket, first: Answer, candidates: list[Candidate]) -> Outcome:
+        """Decided one at a time, a ticket never misses an issue another started meanwhile: keep the answer."""
+        return Outcome(ticket_id=ticket.ticket_id, answer=first)
+
+    def finish(self, run: FinishedRun) -> None:
+        """Fold this run's tiny issues into their nearest large issue (tuned on the dev set), then name them."""
+        if not run.stats.new_issue_ids:
+            return
+        if self.fold:
+            fold_small_new_issues(run)
+        name_new_issues(run)
 
     def _new_issue(self, notes: str, confidence: float = 1.0) -> Answer:
         # The name comes later from name_issues, once the issue has its tickets.
@@ -76,6 +105,32 @@ class EmbeddingClassifier:
             confidence=confidence,
             notes=notes,
         )
+
+
+def fold_small_new_issues(run: FinishedRun) -> list[tuple[str, str]]:
+    """Merge this run's issues of at most 3 tickets into their nearest larger issue; returns the merges."""
+    stats = run.stats
+    plan = plan_small_issue_folds(run.index.member_vectors(), foldable=stats.new_issue_ids)
+    for keep, folded in plan:
+        run.db.merge(keep, folded, run.now())
+        stats.grown[keep] = stats.grown.get(keep, 0) + stats.grown.pop(folded, 0) + 1
+    folded_ids = {folded for _, folded in plan}
+    stats.new_issue_ids = [i for i in stats.new_issue_ids if i not in folded_ids]
+    stats.issues_created = len(stats.new_issue_ids)
+    return plan
+
+
+def name_new_issues(run: FinishedRun) -> None:
+    """Name this run's new issues from their distinctive words against all confirmed issues' words."""
+    texts: dict[str, list[str]] = {}
+    for issue in run.db.confirmed_issues():
+        members = [run.load(ticket_id) for ticket_id in sorted(issue.ticket_ids)]
+        texts[issue.issue_id] = [customer_text(c) for c in members if c is not None]
+    names = name_issues(texts)
+    for issue_id in run.stats.new_issue_ids:
+        if issue_id in run.db.issues and issue_id in names:
+            issue = run.db.issues[issue_id]
+            issue.category, issue.keywords = names[issue_id]
 
 
 def _clip(value: float) -> float:

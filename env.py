@@ -22,9 +22,6 @@ class FreshdeskSettings:
     base_url: str
     api_key: str = field(repr=False)
 
-    def ticket_url(self, ticket_id: int) -> str:
-        return f"{self.base_url}/a/tickets/{ticket_id}"
-
 
 @dataclass(frozen=True)
 class LLMSettings:

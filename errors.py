@@ -1,12 +1,24 @@
-"""Typed errors a user can act on; each carries the exit code `main` returns for it."""
+"""Typed errors a user can act on; each carries the exit code `main` returns for it.
+
+An error is a problem and a fix. Layers below the command line word the fix without naming CLI
+flags; `main` may give a class a CLI-specific fix (`cli_message`), so the library stays reusable
+and the user still reads which flag to change.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 
 class SiloError(Exception):
     """A run failed; the message says what failed, for which input, and what to do."""
 
     exit_code = 1
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(f"{problem}: {fix}" if fix else problem)
+        self.problem = problem
+        self.fix = fix
 
 
 class UsageError(SiloError):
@@ -51,8 +63,34 @@ class LLMConfigError(LLMError):
     exit_code = 2
 
 
+class EmbeddingError(SiloError):
+    """The remote embedding endpoint kept failing."""
+
+
+class EmbeddingConfigError(EmbeddingError):
+    """The remote embedding endpoint rejected the configuration (bad key, unknown model)."""
+
+    exit_code = 2
+
+
 class DatabaseError(SiloError):
     """The issue DB, its checkpoint or a side file cannot be read or written."""
+
+
+class UnreadableDatabaseError(DatabaseError):
+    """The issue DB or its checkpoint cannot be read or parsed; the file is left as it is."""
+
+
+class DatabaseWriteError(DatabaseError):
+    """The issue DB or a side file cannot be written; the previous file is left as it is."""
+
+
+class EmbeddingModelMismatch(UsageError):
+    """The DB was built with vectors of another embedding model."""
+
+
+class UnknownIssueError(UsageError):
+    """An issue id that is not in the DB."""
 
 
 class LockError(SiloError):
@@ -63,3 +101,11 @@ class Interrupted(SiloError):
     """SIGINT or SIGTERM arrived; a checkpoint was written."""
 
     exit_code = 130
+
+
+def cli_message(exc: SiloError, fixes: Mapping[type[SiloError], str]) -> str:
+    """The message for `exc`, with the command line's own fix for its class when one is given."""
+    for cls in type(exc).__mro__:
+        if cls in fixes and exc.fix:
+            return f"{exc.problem}: {fixes[cls]}"
+    return str(exc)

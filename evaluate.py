@@ -11,18 +11,23 @@ import csv
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from errors import SiloError, UsageError
+from records import Conversation
+
+if TYPE_CHECKING:
+    from decider import Decider
+    from embeddings import EmbeddingCache
 
 log = logging.getLogger(__name__)
 
 
-def _contingency(labels: Sequence[Any], assigned: Sequence[Any]) -> np.ndarray:
+def _contingency(labels: Sequence[Hashable], assigned: Sequence[Hashable]) -> np.ndarray:
     if len(labels) != len(assigned):
         raise ValueError(f"{len(labels)} labels but {len(assigned)} assignments")
     _, truth = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
@@ -37,7 +42,7 @@ def _entropy(counts: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def nmi(labels: Sequence[Any], assigned: Sequence[Any]) -> float:
+def nmi(labels: Sequence[Hashable], assigned: Sequence[Hashable]) -> float:
     """Normalised mutual information, arithmetic-mean normalisation (sklearn's default)."""
     table = _contingency(labels, assigned)
     rows, cols = table.shape
@@ -53,7 +58,7 @@ def nmi(labels: Sequence[Any], assigned: Sequence[Any]) -> float:
     return min(1.0, mutual / mean_entropy)
 
 
-def ari(labels: Sequence[Any], assigned: Sequence[Any]) -> float:
+def ari(labels: Sequence[Hashable], assigned: Sequence[Hashable]) -> float:
     """Adjusted Rand index: pair agreement corrected for chance (1 = identical, ~0 = random)."""
     table = _contingency(labels, assigned)
 
@@ -71,14 +76,14 @@ def ari(labels: Sequence[Any], assigned: Sequence[Any]) -> float:
     return (both - expected) / (best - expected)
 
 
-def purity(labels: Sequence[Any], assigned: Sequence[Any]) -> float:
+def purity(labels: Sequence[Hashable], assigned: Sequence[Hashable]) -> float:
     """Share of items whose issue's majority label is their own label."""
     table = _contingency(labels, assigned)
     n = table.sum()
     return float(table.max(axis=0).sum() / n) if n else 1.0
 
 
-def evaluate_assignments(labels: Sequence[Any], assigned: Sequence[Any]) -> dict[str, Any]:
+def evaluate_assignments(labels: Sequence[Hashable], assigned: Sequence[Hashable]) -> dict[str, float | int]:
     """Quality of `assigned` (issue id per item) against the true `labels`."""
     return {
         "items": len(labels),
@@ -163,7 +168,7 @@ def _from_csv(path: Path, raw: str) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def as_conversations(texts: Sequence[str]) -> list[Any]:
+def as_conversations(texts: Sequence[str]) -> list[Conversation]:
     """Labelled texts as one-message conversations, ticket ids 1..n in file order."""
     return [
         {
@@ -181,37 +186,27 @@ def as_conversations(texts: Sequence[str]) -> list[Any]:
 
 def classify_texts(
     texts: Sequence[str],
-    embedder: Any,
-    *,
-    offline_classifier: Any | None = None,
-    text_classifier: Any | None = None,
-    threshold: float = 0.7,
-    concurrency: int = 8,
-    fold: bool = True,
-) -> tuple[list[str], dict[str, Any]]:
-    """Run texts through the same classify stage as `main` (in-memory DB) and return each one's issue."""
+    embedder: EmbeddingCache,
+    decider: Decider,
+) -> tuple[list[str], dict[str, int]]:
+    """Run texts through the same classify stage as a run (in-memory DB) and return each one's issue."""
+    from candidates import IssueIndex
+    from clock import now_iso
+    from decider import FinishedRun
     from issue_clusterer import IssueDB
-    from pipeline import Classifier, ClassifyConfig, IssueIndex
+    from pipeline import ClassifyConfig, ClassifyLoop
 
-    offline = offline_classifier is not None
+    conversations = {c["ticket_id"]: c for c in as_conversations(texts)}
     db = IssueDB(embedding_model=embedder.model_id)
-    index = IssueIndex(db, embedder.embed, embedder.dim, name_from_ticket=offline)
-    runner = Classifier(
-        db,
-        index,
-        config=ClassifyConfig(threshold=threshold, concurrency=1 if offline else concurrency, offline=offline),
-        text_classifier=text_classifier,
-        offline_classifier=offline_classifier,
-        checkpoint=lambda _db: None,
-    )
-    stats = runner.run(as_conversations(texts))
-    issues_before_fold = len(db.issues)
-    if offline and fold:
-        runner.fold_small_new_issues()
+    index = IssueIndex(db, embedder.embed, embedder.dim, text_from_first_ticket=not decider.describes_issues)
+    loop = ClassifyLoop(db, index, decider, config=ClassifyConfig(), checkpoint=lambda _db: None)
+    stats = loop.run(conversations.values())
+    issues_before_finish = len(db.issues)
+    decider.finish(FinishedRun(db, index, stats, conversations.get, now_iso))
     assigned = [db.tickets[number].issue_id for number in range(1, len(texts) + 1)]
     extra = {
         "flagged": stats.flagged,
-        "issues_before_fold": issues_before_fold,
+        "issues_before_fold": issues_before_finish,
         "prompt_tokens": stats.prompt_tokens,
         "completion_tokens": stats.completion_tokens,
         "model_calls": stats.model_calls,
@@ -219,27 +214,31 @@ def classify_texts(
     return assigned, extra
 
 
-def _embedder() -> Any:
+def _embedder() -> EmbeddingCache:
     from embeddings import EmbeddingCache, LocalEmbedder
 
     return EmbeddingCache(Path(".cache") / "embeddings", LocalEmbedder())
 
 
-def evaluate_offline(texts: Sequence[str], labels: Sequence[str], threshold: float | None = None,
-                     fold: bool = True) -> dict[str, Any]:
-    """The offline classifier's figures, through the real classify stage."""
-    from embedding_classifier import EmbeddingClassifier
-
-    classifier = EmbeddingClassifier() if threshold is None else EmbeddingClassifier(threshold=threshold)
+def _scored(texts: Sequence[str], labels: Sequence[str], decider: Decider) -> dict[str, float | int]:
     embedder = _embedder()
-    assigned, extra = classify_texts(texts, embedder, offline_classifier=classifier, fold=fold)
+    assigned, extra = classify_texts(texts, embedder, decider)
     embedder.flush()
     result = evaluate_assignments(labels, assigned)
     result.update(extra)
     return result
 
 
-def evaluate_llm(texts: Sequence[str], labels: Sequence[str], concurrency: int = 8) -> dict[str, Any]:
+def evaluate_offline(texts: Sequence[str], labels: Sequence[str], threshold: float | None = None,
+                     fold: bool = True) -> dict[str, float | int]:
+    """The offline classifier's figures, through the real classify stage."""
+    from embedding_classifier import DEFAULT_THRESHOLD, EmbeddingClassifier
+
+    classifier = EmbeddingClassifier(DEFAULT_THRESHOLD if threshold is None else threshold, fold=fold)
+    return _scored(texts, labels, classifier)
+
+
+def evaluate_llm(texts: Sequence[str], labels: Sequence[str], concurrency: int = 8) -> dict[str, float | int]:
     """The LLM classifier's figures (LLM_* settings from the environment or .env)."""
     import os
 
@@ -249,17 +248,12 @@ def evaluate_llm(texts: Sequence[str], labels: Sequence[str], concurrency: int =
 
     settings = load_settings(os.environ)
     llm = settings.llm()
-    classifier = LLMClassifier(LLMClient(llm.base_url, llm.api_key, llm.model))
-    embedder = _embedder()
-    assigned, extra = classify_texts(texts, embedder, text_classifier=classifier,
-                                     threshold=settings.confidence_threshold, concurrency=concurrency)
-    embedder.flush()
-    result = evaluate_assignments(labels, assigned)
-    result.update(extra)
-    return result
+    classifier = LLMClassifier(LLMClient(llm.base_url, llm.api_key, llm.model),
+                               threshold=settings.confidence_threshold, concurrency=concurrency)
+    return _scored(texts, labels, classifier)
 
 
-def format_report(result: dict[str, Any], classifier: str) -> str:
+def format_report(result: dict[str, float | int], classifier: str) -> str:
     return "\n".join(
         [
             f"classifier   {classifier}",
@@ -316,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     print(format_report(result, args.classifier))
     if args.recall:
-        from pipeline import DEFAULT_TOP_K
+        from candidates import TOP_K as DEFAULT_TOP_K
 
         recall = candidate_recall(_embedder().embed(texts), labels, sorted({5, 8, 10, DEFAULT_TOP_K}))
         print("recall       " + ", ".join(f"@{k} {value:.4f}" for k, value in recall.items())

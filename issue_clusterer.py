@@ -1,38 +1,32 @@
-"""The issue DB: issues, ticket decisions, checkpoints, review and the flagged-for-review CSV."""
+"""The issue DB: issues, ticket decisions, dedup/merge, checkpoints and the files beside the DB."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from atomic_io import dumps_deterministic, fsync_dir, write_text_atomic
-from errors import DatabaseError, UsageError
-from records import Answer, Outcome
+from errors import (
+    DatabaseWriteError,
+    EmbeddingModelMismatch,
+    UnknownIssueError,
+    UnreadableDatabaseError,
+    UsageError,
+)
+from records import Answer, Candidate, HistoryEntry, JSONObject, Outcome, RunRecord
 
 SCHEMA_VERSION = 1
 MAX_KEYWORDS = 10
 UNCLASSIFIED = "Unclassified"
-CSV_COLUMNS = [
-    "ticket_id",
-    "ticket_url",
-    "subject",
-    "assigned_issue_id",
-    "suggested_issue_id",
-    "category",
-    "confidence",
-    "reason",
-    "decision",
-]
-_ISSUE_ID = re.compile(r"^ISS-\d{4,}$")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def issue_id_for(number: int) -> str:
+    """The id of the `number`-th issue a DB creates: ISS-0001, ISS-0002, ..."""
+    return f"ISS-{number:04d}"
 
 
 def issue_text(category: str, keywords: list[str], root_cause: str) -> str:
@@ -58,6 +52,10 @@ class Issue:
         """The issue's own words, as embedded to represent it among candidates."""
         return issue_text(self.category, self.keywords, self.root_cause)
 
+    def as_candidate(self, similarity: float) -> Candidate:
+        """The issue as the classifier is offered it."""
+        return Candidate(self.issue_id, self.category, list(self.keywords), self.root_cause, float(similarity))
+
 
 @dataclass
 class TicketRecord:
@@ -68,13 +66,25 @@ class TicketRecord:
     reason: str
     updated_at: str
     decided_at: str
-    answer: dict[str, Any] | None
+    answer: Answer | None
 
     @property
     def suggested_issue_id(self) -> str:
         """The model's choice when it differs from where the ticket sits (for review)."""
-        suggested = (self.answer or {}).get("issue_id") or ""
+        suggested = (self.answer.issue_id if self.answer else None) or ""
         return "" if suggested == self.issue_id else suggested
+
+    def to_dict(self) -> JSONObject:
+        data: JSONObject = dict(vars(self))
+        data["answer"] = self.answer.to_dict() if self.answer else None
+        return data
+
+    @classmethod
+    def from_dict(cls, raw: JSONObject) -> TicketRecord:
+        values = {name: raw[name] for name in cls.__dataclass_fields__}
+        answer = values["answer"]
+        values["answer"] = Answer.from_dict(answer) if isinstance(answer, dict) else None
+        return cls(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -94,31 +104,28 @@ class IssueDB:
     next_issue_number: int = 1
     issues: dict[str, Issue] = field(default_factory=dict)
     tickets: dict[int, TicketRecord] = field(default_factory=dict)
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
 
     # ---- reading and writing -------------------------------------------------------------
 
     @classmethod
     def load(cls, path: Path) -> IssueDB:
-        """Read a DB file; a file that cannot be read is a DatabaseError naming it, never overwritten."""
+        """Read a DB file; one that cannot be read is an UnreadableDatabaseError naming it, never overwritten."""
+        fix = "restore it from a backup, or use another DB file; the file was left as it is"
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DatabaseError(
-                f"cannot read the issue DB {path} ({_short(exc)}): restore it from a backup, "
-                "or pass a different --output; the file was left as it is"
-            ) from exc
+            raise UnreadableDatabaseError(f"cannot read the issue DB {path} ({_short(exc)})", fix) from exc
         try:
             return cls.from_dict(data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise DatabaseError(
-                f"the issue DB {path} is not in the expected format ({_short(exc)}): restore it "
-                "from a backup, or pass a different --output; the file was left as it is"
+            raise UnreadableDatabaseError(
+                f"the issue DB {path} is not in the expected format ({_short(exc)})", fix
             ) from exc
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> IssueDB:
+    def from_dict(cls, data: JSONObject) -> IssueDB:
         if not isinstance(data, dict):
             raise ValueError("top level is not an object")
         version = data.get("schema_version")
@@ -129,22 +136,19 @@ class IssueDB:
             issue = Issue(**{name: raw[name] for name in Issue.__dataclass_fields__})
             issue.ticket_ids = [int(t) for t in issue.ticket_ids]
             issues[issue.issue_id] = issue
-        tickets = {
-            int(ticket_id): TicketRecord(**{name: raw[name] for name in TicketRecord.__dataclass_fields__})
-            for ticket_id, raw in data["tickets"].items()
-        }
+        tickets = {int(ticket_id): TicketRecord.from_dict(raw) for ticket_id, raw in data["tickets"].items()}
         db = cls(
             embedding_model=str(data.get("embedding_model", "")),
             next_issue_number=int(data["next_issue_number"]),
             issues=issues,
             tickets=tickets,
-            runs=list(data.get("runs", [])),
-            history=list(data.get("history", [])),
+            runs=[RunRecord.from_dict(run) for run in data.get("runs", [])],
+            history=[HistoryEntry.from_dict(entry) for entry in data.get("history", [])],
         )
         db.check_consistency()
         return db
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         # Shallow copies (vars, not asdict's deep copy): a 10,000-ticket DB is checkpointed often.
         issues = []
         for issue_id in sorted(self.issues):
@@ -156,9 +160,9 @@ class IssueDB:
             "embedding_model": self.embedding_model,
             "next_issue_number": self.next_issue_number,
             "issues": issues,
-            "tickets": {str(t): dict(vars(self.tickets[t])) for t in sorted(self.tickets)},
-            "runs": self.runs,
-            "history": self.history,
+            "tickets": {str(t): self.tickets[t].to_dict() for t in sorted(self.tickets)},
+            "runs": [run.to_dict() for run in self.runs],
+            "history": [entry.to_dict() for entry in self.history],
         }
 
     def save(self, path: Path, *, compact: bool = False) -> None:
@@ -186,9 +190,6 @@ class IssueDB:
 
     # ---- queries ---------------------------------------------------------------------------
 
-    def is_decided(self, ticket_id: int) -> bool:
-        return ticket_id in self.tickets
-
     def confirmed_issues(self) -> list[Issue]:
         return [self.issues[i] for i in sorted(self.issues) if not self.issues[i].provisional]
 
@@ -199,18 +200,30 @@ class IssueDB:
     def flagged_pending(self) -> list[int]:
         return sorted(t for t, r in self.tickets.items() if r.flagged and not r.reviewed)
 
+    def issues_created_since(self, number: int) -> list[str]:
+        """The confirmed issues this DB created from issue number `number` on, oldest first."""
+        ids = (issue_id_for(n) for n in range(number, self.next_issue_number))
+        return [i for i in ids if i in self.issues and not self.issues[i].provisional]
+
+    def log(self, now: str, action: str, details: JSONObject) -> None:
+        """Record a change in `history`."""
+        self.history.append(HistoryEntry(now, action, details))
+
     # ---- decisions ---------------------------------------------------------------------------
 
     def apply(
         self,
         outcome: Outcome,
         *,
-        threshold: float,
+        threshold: float | None,
         updated_at: str,
         now: str,
-        flag_low_confidence: bool = True,
     ) -> Applied:
-        """Apply one classifier outcome following SPEC's decision table."""
+        """Apply one classifier outcome following SPEC's decision table.
+
+        `threshold` None: the classifier's confidence is not a model's (offline), so it never makes
+        a decision provisional.
+        """
         ticket_id = outcome.ticket_id
         if ticket_id in self.tickets:
             raise ValueError(f"ticket {ticket_id} is already decided; remove it before reclassifying")
@@ -220,7 +233,7 @@ class IssueDB:
             issue = self._new_issue(answer, provisional=True, updated_at=updated_at, now=now)
             return self._record(ticket_id, issue, None, 0.0, (True, outcome.reason), updated_at, now)
         flag = (bool(outcome.flag_reason), outcome.flag_reason)
-        if flag_low_confidence and answer.confidence < threshold:
+        if threshold is not None and answer.confidence < threshold:
             issue = self._new_issue(answer, provisional=True, updated_at=updated_at, now=now)
             flag = (True, f"confidence {answer.confidence:.2f} below threshold {threshold:.2f}")
         elif answer.issue_id is not None and answer.issue_id in self.issues:
@@ -261,13 +274,13 @@ class IssueDB:
             reason=flag[1],
             updated_at=updated_at,
             decided_at=now,
-            answer=answer.to_dict() if answer else None,
+            answer=answer,
         )
         self._refresh(issue, now)
         return Applied(ticket_id, issue.issue_id, created, flag[0], issue.provisional)
 
     def _new_issue(self, answer: Answer, *, provisional: bool, updated_at: str, now: str) -> Issue:
-        issue_id = f"ISS-{self.next_issue_number:04d}"
+        issue_id = issue_id_for(self.next_issue_number)
         self.next_issue_number += 1
         issue = Issue(
             issue_id=issue_id,
@@ -288,7 +301,7 @@ class IssueDB:
     def _refresh(self, issue: Issue, now: str) -> None:
         """Recompute the fields derived from the issue's tickets: keywords and seen dates."""
         records = [self.tickets[t] for t in sorted(issue.ticket_ids) if t in self.tickets]
-        member_keywords = [(r.answer or {}).get("keywords") or [] for r in records]
+        member_keywords = [r.answer.keywords if r.answer else [] for r in records]
         issue.keywords = rank_keywords(issue.keywords, member_keywords)
         dates = [r.updated_at for r in records if r.updated_at]
         if dates:
@@ -299,8 +312,7 @@ class IssueDB:
 
     def move_ticket(self, ticket_id: int, target_issue_id: str, now: str) -> None:
         """Move a ticket to another issue as a reviewer's decision."""
-        if target_issue_id not in self.issues:
-            raise UsageError(f"issue {target_issue_id} does not exist: use an issue id from the DB")
+        self._known(target_issue_id)
         record = self.tickets[ticket_id]
         if record.issue_id != target_issue_id:
             self.remove_ticket(ticket_id, now)
@@ -319,7 +331,7 @@ class IssueDB:
             issue.provisional = False
             issue.updated_at = now
         elif len(issue.ticket_ids) > 1:
-            answer = _answer_from(record.answer, issue)
+            answer = _split_answer(record.answer, issue)
             self.remove_ticket(ticket_id, now)
             issue = self._new_issue(answer, provisional=False, updated_at=record.updated_at, now=now)
             self.tickets[ticket_id] = record
@@ -332,20 +344,20 @@ class IssueDB:
     def merge(self, keep_id: str, other_id: str, now: str) -> None:
         """Merge issue `other_id` into `keep_id`; the kept issue keeps its names."""
         for issue_id in (keep_id, other_id):
-            if issue_id not in self.issues:
-                raise UsageError(f"issue {issue_id} does not exist: use issue ids from the DB to --merge")
+            self._known(issue_id)
         if keep_id == other_id:
-            raise UsageError(f"--merge needs two different issues, got {keep_id} twice")
+            raise UsageError(f"cannot merge {keep_id} into itself", "name two different issues")
         keep, other = self.issues[keep_id], self.issues.pop(other_id)
         for ticket_id in other.ticket_ids:
             self.tickets[ticket_id].issue_id = keep_id
             keep.ticket_ids.append(ticket_id)
         keep.provisional = keep.provisional and other.provisional
         self._refresh(keep, now)
-        self.history.append(
-            {"at": now, "action": "merge", "details": {"kept": keep_id, "merged": other_id,
-                                                      "ticket_ids": sorted(other.ticket_ids)}}
-        )
+        self.log(now, "merge", {"kept": keep_id, "merged": other_id, "ticket_ids": sorted(other.ticket_ids)})
+
+    def _known(self, issue_id: str) -> None:
+        if issue_id not in self.issues:
+            raise UnknownIssueError(f"issue {issue_id} does not exist", "use an issue id from the DB")
 
     def _mark_reviewed(self, record: TicketRecord, now: str) -> None:
         record.reviewed = True
@@ -387,17 +399,11 @@ def _dedupe(keywords: Iterable[str]) -> list[str]:
     return result
 
 
-def _answer_from(answer: dict[str, Any] | None, issue: Issue) -> Answer:
-    answer = answer or {}
-    return Answer(
-        issue_id=None,
-        category=str(answer.get("category") or issue.category),
-        keywords=list(answer.get("keywords") or issue.keywords),
-        root_cause=str(answer.get("root_cause") or ""),
-        resolution_steps=list(answer.get("resolution_steps") or []),
-        confidence=float(answer.get("confidence") or 0.0),
-        notes=str(answer.get("notes") or ""),
-    )
+def _split_answer(answer: Answer | None, issue: Issue) -> Answer:
+    """The fields of a new issue split off for one ticket: its own answer, the issue's names where it has none."""
+    answer = answer or Answer(None, "", [], "", [], 0.0)
+    return replace(answer, issue_id=None, category=answer.category or issue.category,
+                   keywords=list(answer.keywords or issue.keywords))
 
 
 def _short(exc: BaseException) -> str:
@@ -434,17 +440,22 @@ class SideFiles:
         )
 
 
+def check_embedding_model(db: IssueDB, path: Path, embedding_model: str) -> None:
+    """Refuse a DB whose vectors came from another embedding model: similarities would be meaningless."""
+    if db.embedding_model and db.embedding_model != embedding_model:
+        raise EmbeddingModelMismatch(
+            f"{path} was built with embeddings from {db.embedding_model}, not {embedding_model}",
+            "use the same embedding settings, or another DB file",
+        )
+
+
 def load_for_run(files: SideFiles, embedding_model: str) -> tuple[IssueDB, bool]:
     """The DB to continue from: an interrupted run's checkpoint, else the DB, else a new one."""
     for path, resumed in ((files.checkpoint, True), (files.db, False)):
         if not path.exists():
             continue
         db = IssueDB.load(path)
-        if db.embedding_model and db.embedding_model != embedding_model:
-            raise UsageError(
-                f"{path} was built with embeddings from {db.embedding_model}, not {embedding_model}: "
-                "use the same embedding settings, or a new --output"
-            )
+        check_embedding_model(db, path, embedding_model)
         return db, resumed
     return IssueDB(embedding_model=embedding_model), False
 
@@ -463,138 +474,8 @@ def save_final(db: IssueDB, files: SideFiles) -> None:
         raise cannot_write(files.db, exc) from exc
 
 
-def cannot_write(path: Path, exc: OSError) -> DatabaseError:
-    return DatabaseError(
-        f"cannot write {path} ({exc.strerror or exc}): free disk space or choose a writable "
-        "--output; the previous file was left as it is"
+def cannot_write(path: Path, exc: OSError) -> DatabaseWriteError:
+    return DatabaseWriteError(
+        f"cannot write {path} ({exc.strerror or exc})",
+        "free disk space or choose a writable place for the DB; the previous file was left as it is",
     )
-
-
-def defuse_cell(value: object) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def undefuse_cell(text: str) -> str:
-    return text[1:] if text.startswith("'") and text[1:2] and text[1:].startswith(_FORMULA_START) else text
-
-
-def read_review_decisions(path: Path) -> dict[int, str]:
-    """The `decision` column of an existing flagged CSV, by ticket id (empty ones left out)."""
-    if not Path(path).exists():
-        return {}
-    decisions = {}
-    for row in _read_csv_rows(path):
-        decision = undefuse_cell(row.get("decision") or "").strip()
-        ticket = undefuse_cell(row.get("ticket_id") or "").strip()
-        if decision and ticket.isdigit():
-            decisions[int(ticket)] = decision
-    return decisions
-
-
-def _read_csv_rows(path: Path) -> list[dict[str, str]]:
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatabaseError(
-            f"cannot read {path} ({_short(exc)}): save it as UTF-8 CSV and try again"
-        ) from exc
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in ("ticket_id", "decision") if c not in (reader.fieldnames or [])]
-    if missing:
-        raise UsageError(
-            f"{path} has no {' or '.join(missing)} column: use the flagged_for_review.csv the tool wrote"
-        )
-    return list(reader)
-
-
-def render_flagged_csv(
-    db: IssueDB,
-    *,
-    ticket_url: Callable[[int], str],
-    subjects: Mapping[int, str],
-    carried_decisions: Mapping[int, str],
-) -> str:
-    """One row per flagged, unreviewed ticket, keeping decisions a reviewer already typed."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for ticket_id in db.flagged_pending():
-        record = db.tickets[ticket_id]
-        issue = db.issues[record.issue_id]
-        row = [
-            ticket_id,
-            ticket_url(ticket_id),
-            subjects.get(ticket_id, ""),
-            record.issue_id,
-            record.suggested_issue_id,
-            issue.category,
-            f"{record.confidence:.2f}",
-            record.reason,
-            carried_decisions.get(ticket_id, ""),
-        ]
-        writer.writerow([defuse_cell(cell) for cell in row])
-    return out.getvalue()
-
-
-def write_flagged_csv(path: Path, db: IssueDB, *, ticket_url: Callable[[int], str],
-                      subjects: Mapping[int, str]) -> int:
-    """Rewrite the CSV atomically; returns the number of rows."""
-    carried = read_review_decisions(path) if Path(path).exists() else {}
-    text = render_flagged_csv(db, ticket_url=ticket_url, subjects=subjects, carried_decisions=carried)
-    write_text_atomic(path, text)
-    return len(db.flagged_pending())
-
-
-@dataclass(frozen=True)
-class ReviewResult:
-    applied: int
-    pending: int
-    changes: list[dict[str, Any]]
-
-
-def apply_review(db: IssueDB, csv_path: Path, now: str) -> ReviewResult:
-    """Apply reviewers' decisions from a flagged CSV to the DB (in memory; the caller saves)."""
-    rows = _read_csv_rows(csv_path)
-    changes: list[dict[str, Any]] = []
-    pending = 0
-    problems = []
-    plan: list[tuple[int, str]] = []
-    for line, row in enumerate(rows, start=2):
-        ticket_text = undefuse_cell(row.get("ticket_id") or "").strip()
-        decision = undefuse_cell(row.get("decision") or "").strip()
-        if not decision:
-            pending += 1
-            continue
-        if not ticket_text.isdigit() or int(ticket_text) not in db.tickets:
-            problems.append(f"line {line}: ticket {ticket_text!r} is not in the DB")
-            continue
-        normalized = decision.lower()
-        if normalized not in ("accept", "new") and not _ISSUE_ID.match(decision.upper()):
-            problems.append(f"line {line}: decision {decision!r} is not accept, new or an issue id")
-            continue
-        if _ISSUE_ID.match(decision.upper()) and decision.upper() not in db.issues:
-            problems.append(f"line {line}: issue {decision} does not exist")
-            continue
-        plan.append((int(ticket_text), decision))
-    if problems:
-        raise UsageError(f"{csv_path}: {'; '.join(problems[:5])}: fix the decision column and run again")
-    for ticket_id, decision in plan:
-        record = db.tickets[ticket_id]
-        before = record.issue_id
-        suggested = record.suggested_issue_id
-        normalized = decision.lower()
-        if normalized == "accept" and suggested and suggested in db.issues:
-            db.move_ticket(ticket_id, suggested, now)
-        elif normalized in ("accept", "new"):
-            db.confirm_ticket_issue(ticket_id, now)
-        else:
-            db.move_ticket(ticket_id, decision.upper(), now)
-        change = {"ticket_id": ticket_id, "decision": decision, "from": before,
-                  "to": db.tickets[ticket_id].issue_id}
-        changes.append(change)
-    if changes:
-        db.history.append({"at": now, "action": "review", "details": {"source": str(csv_path),
-                                                                      "changes": changes}})
-    return ReviewResult(applied=len(changes), pending=pending, changes=changes)

@@ -6,10 +6,12 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
+from conversation_utils import transcript
+from env import DEFAULT_CONFIDENCE_THRESHOLD
 from llm_client import LLMClient, LLMRequestRejected
 from prompts_config import (
     ANSWER_SCHEMA,
@@ -18,11 +20,16 @@ from prompts_config import (
     render_messages,
     render_recheck_messages,
 )
-from records import Answer, Candidate, Outcome
+from records import Answer, Candidate, Conversation, JSONObject, Outcome
+
+if TYPE_CHECKING:
+    from decider import FinishedRun, PreparedTicket
 
 logger = logging.getLogger(__name__)
 
 REQUIRED_FIELDS = tuple(ANSWER_SCHEMA["required"])
+# The longest conversation the model reads; a longer one keeps its start and end (transcript()).
+MAX_PROMPT_CHARS = 6000
 _NULL_IDS = {"", "null", "none", "new", "new issue", "n/a"}
 # Reasoning models (Qwen3, DeepSeek-R1) may put prose with braces in a think block before the answer.
 _THINK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
@@ -33,7 +40,7 @@ class InvalidAnswer(ValueError):
     """The model's answer breaks the contract; the message is the reason told back to the model."""
 
 
-def parse_json_answer(text: str) -> dict[str, Any]:
+def parse_json_answer(text: str) -> JSONObject:
     """The JSON object in a reply: raw, inside ``` fences, or the first object amid prose."""
     text = _THINK.sub("", text or "").strip()
     if not text:
@@ -58,7 +65,7 @@ def parse_json_answer(text: str) -> dict[str, Any]:
     raise ValueError("the reply holds no parseable JSON object")
 
 
-def validate_answer(data: dict[str, Any], candidate_ids: set[str]) -> Answer:
+def validate_answer(data: JSONObject, candidate_ids: set[str]) -> Answer:
     """An Answer from parsed JSON, or InvalidAnswer naming the first problem found."""
     if not isinstance(data, dict):
         raise InvalidAnswer("the answer is not a JSON object")
@@ -79,7 +86,7 @@ def validate_answer(data: dict[str, Any], candidate_ids: set[str]) -> Answer:
     )
 
 
-def validate_recheck(data: dict[str, Any], candidate_ids: set[str], first: Answer) -> Answer:
+def validate_recheck(data: JSONObject, candidate_ids: set[str], first: Answer) -> Answer:
     """The first answer moved to the candidate a recheck names (with its confidence), or unchanged on null."""
     if not isinstance(data, dict):
         raise InvalidAnswer("the answer is not a JSON object")
@@ -93,7 +100,7 @@ def validate_recheck(data: dict[str, Any], candidate_ids: set[str], first: Answe
     return replace(first, issue_id=issue_id, confidence=confidence, notes=_text(data, "notes", allow_null=True))
 
 
-def _issue_id(value: Any, candidate_ids: set[str]) -> str | None:
+def _issue_id(value: object, candidate_ids: set[str]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -110,7 +117,7 @@ def _issue_id(value: Any, candidate_ids: set[str]) -> str | None:
     raise InvalidAnswer(f"issue_id {value[:40]!r} is not one of the candidates ({allowed})")
 
 
-def _text(data: dict[str, Any], name: str, allow_null: bool = False) -> str:
+def _text(data: JSONObject, name: str, allow_null: bool = False) -> str:
     value = data[name]
     if value is None and allow_null:
         return ""
@@ -119,7 +126,7 @@ def _text(data: dict[str, Any], name: str, allow_null: bool = False) -> str:
     return " ".join(value.split())
 
 
-def _string_list(value: Any, name: str) -> list[str]:
+def _string_list(value: object, name: str) -> list[str]:
     if not isinstance(value, list):
         raise InvalidAnswer(f"{name} must be a list of strings, not {type(value).__name__}")
     if not all(isinstance(item, str) for item in value):
@@ -127,20 +134,20 @@ def _string_list(value: Any, name: str) -> list[str]:
     return [" ".join(item.split()) for item in value if item.strip()]
 
 
-def _keywords(value: Any) -> list[str]:
+def _keywords(value: object) -> list[str]:
     if isinstance(value, str):
         value = value.split(",")
     words = [w.lower() for w in _string_list(value, "keywords")]
     return list(dict.fromkeys(words))
 
 
-def _steps(value: Any) -> list[str]:
+def _steps(value: object) -> list[str]:
     if isinstance(value, str):
         value = [value]
     return _string_list(value, "resolution_steps")
 
 
-def _confidence(value: Any) -> float:
+def _confidence(value: object) -> float:
     # bool is an int subclass, and a quoted number is a type error the model should fix.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidAnswer(f"confidence must be a number from 0 to 1, not {type(value).__name__}")
@@ -151,76 +158,92 @@ def _confidence(value: Any) -> float:
 
 
 class LLMClassifier:
-    """Classifies one ticket against its candidate issues through an LLMClient."""
+    """Classifies one ticket against its candidate issues through an LLMClient; a `Decider`."""
 
-    def __init__(self, client: LLMClient, max_corrections: int = 2) -> None:
+    name = "llm"
+    describes_issues = True
+
+    def __init__(
+        self,
+        client: LLMClient,
+        *,
+        threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+        concurrency: int = 8,
+        max_corrections: int = 2,
+        max_prompt_chars: int = MAX_PROMPT_CHARS,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
         self.client = client
+        self.threshold: float | None = threshold
+        self.concurrency = max(1, concurrency)
         self.max_corrections = max(0, max_corrections)
+        self.max_prompt_chars = max_prompt_chars
+        self.redact = redact
 
-    def classify(self, ticket_id: int, ticket_text: str, candidates: Sequence[Candidate]) -> Outcome:
+    def ticket_text(self, conversation: Conversation) -> tuple[str, bool]:
+        """The thread as the model reads it (trimmed to the budget, personal data masked); True when trimmed."""
+        text, trimmed = transcript(conversation, self.max_prompt_chars)
+        return (self.redact(text) if self.redact else text), trimmed
+
+    def messages_for(self, ticket: PreparedTicket) -> list[dict[str, str]]:
+        """The system and user messages a run sends for this ticket (what --prompt-debug shows)."""
+        return render_messages(self.ticket_text(ticket.conversation)[0], ticket.candidates)
+
+    def decide(self, ticket: PreparedTicket) -> Outcome:
         """An Outcome with a valid Answer, or with answer None and the last error as reason.
 
         LLMError (the endpoint kept failing) propagates so the caller can stop with a checkpoint.
         """
-        candidate_ids = {c.issue_id for c in candidates}
-        return self._ask(ticket_id, render_messages(ticket_text, candidates), ANSWER_SCHEMA,
-                         lambda data: validate_answer(data, candidate_ids))
+        text, trimmed = self.ticket_text(ticket.conversation)
+        if trimmed:
+            logger.info("ticket %s: conversation trimmed to %d characters for the model",
+                        ticket.ticket_id, self.max_prompt_chars)
+        candidate_ids = {c.issue_id for c in ticket.candidates}
+        outcome = self._ask(ticket.ticket_id, render_messages(text, ticket.candidates), ANSWER_SCHEMA,
+                            lambda data: validate_answer(data, candidate_ids))
+        return replace(outcome, trimmed=trimmed)
 
-    def recheck(self, ticket_id: int, ticket_text: str, first: Answer, candidates: Sequence[Candidate]) -> Outcome:
+    def second_look(self, ticket: PreparedTicket, first: Answer, candidates: list[Candidate]) -> Outcome:
         """Ask whether a ticket answered "new issue" (`first`) is one of `candidates`, the issues started since.
 
         The Outcome's answer is `first`, moved to the named candidate if the model names one.
         """
         candidate_ids = {c.issue_id for c in candidates}
-        return self._ask(ticket_id, render_recheck_messages(ticket_text, first.to_dict(), candidates),
+        text, _ = self.ticket_text(ticket.conversation)
+        return self._ask(ticket.ticket_id, render_recheck_messages(text, first.to_dict(), candidates),
                          RECHECK_SCHEMA, lambda data: validate_recheck(data, candidate_ids, first))
 
+    def finish(self, run: FinishedRun) -> None:
+        """Nothing to do once a run's tickets are applied: the model named each issue as it started it."""
+
     def _ask(
-        self, ticket_id: int, messages: list[dict[str, str]], schema: dict[str, Any],
-        validate: Callable[[dict[str, Any]], Answer],
+        self, ticket_id: int, messages: list[dict[str, str]], schema: JSONObject,
+        validate: Callable[[JSONObject], Answer],
     ) -> Outcome:
         keys = tuple(schema["required"])
-        raw_replies: list[str] = []
-        prompt_tokens = completion_tokens = calls = 0
-        reason = ""
+        outcome = Outcome(ticket_id=ticket_id, answer=None)
         for attempt in range(1 + self.max_corrections):
             try:
                 result = self.client.complete(messages, schema=schema)
             except LLMRequestRejected as exc:
-                reason = str(exc)
-                logger.warning("ticket %s: %s", ticket_id, reason)
+                logger.warning("ticket %s: %s", ticket_id, exc)
+                outcome = replace(outcome, reason=str(exc))
                 break
-            calls += 1
-            prompt_tokens += result.prompt_tokens
-            completion_tokens += result.completion_tokens
-            raw_replies.append(result.text)
+            outcome = replace(
+                outcome,
+                calls=outcome.calls + 1,
+                prompt_tokens=outcome.prompt_tokens + result.prompt_tokens,
+                completion_tokens=outcome.completion_tokens + result.completion_tokens,
+                raw_replies=[*outcome.raw_replies, result.text],
+            )
             try:
-                answer = validate(parse_json_answer(result.text))
+                return replace(outcome, answer=validate(parse_json_answer(result.text)), reason="")
             except ValueError as exc:
-                reason = f"invalid model answer: {exc}"
-                logger.info("ticket %s: try %d: %s", ticket_id, attempt + 1, reason)
+                outcome = replace(outcome, reason=f"invalid model answer: {exc}")
+                logger.info("ticket %s: try %d: %s", ticket_id, attempt + 1, outcome.reason)
                 messages = [
                     *messages,
                     {"role": "assistant", "content": result.text or "(empty reply)"},
                     corrective_message(str(exc), keys),
                 ]
-                continue
-            return Outcome(
-                ticket_id=ticket_id,
-                answer=answer,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                calls=calls,
-                raw_replies=raw_replies,
-            )
-        if calls:
-            reason = f"{reason} (after {calls} tries)"
-        return Outcome(
-            ticket_id=ticket_id,
-            answer=None,
-            reason=reason,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            calls=calls,
-            raw_replies=raw_replies,
-        )
+        return replace(outcome, reason=f"{outcome.reason} (after {outcome.calls} tries)") if outcome.calls else outcome

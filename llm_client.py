@@ -7,12 +7,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import backoff
 import openai
 
 from errors import LLMConfigError, LLMError
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletion
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +204,7 @@ class LLMClient:
             "the run stopped with its checkpoint saved, run again later"
         )
 
-    def _record(self, response: Any) -> ChatResult:
+    def _record(self, response: ChatCompletion) -> ChatResult:
         choice = response.choices[0] if response.choices else None
         text = (choice.message.content if choice is not None and choice.message else None) or ""
         usage = response.usage

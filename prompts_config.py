@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
 
-from records import Candidate
+from records import Candidate, JSONObject, JSONValue
 
 TICKET_OPEN = "<ticket>"
 TICKET_CLOSE = "</ticket>"
@@ -50,7 +49,7 @@ may repeat the candidate's.
 likely; below 0.7 when unsure, when the ticket says too little, or when two candidates fit.
 """
 
-ANSWER_SCHEMA: dict[str, Any] = {
+ANSWER_SCHEMA: JSONObject = {
     "type": "object",
     "properties": {
         "issue_id": {"type": ["string", "null"]},
@@ -92,7 +91,7 @@ Answer with ONE JSON object and nothing else:
 issue_id null means the ticket still starts a new issue.
 """
 
-RECHECK_SCHEMA: dict[str, Any] = {
+RECHECK_SCHEMA: JSONObject = {
     "type": "object",
     "properties": {
         "issue_id": {"type": ["string", "null"]},
@@ -117,7 +116,7 @@ def candidates_json(candidates: Sequence[Candidate]) -> str:
     return _data_json([c.for_prompt() for c in candidates])
 
 
-def _data_json(value: Any) -> str:
+def _data_json(value: JSONValue) -> str:
     return json.dumps(value, ensure_ascii=False, indent=1).replace("<", "\\u003c")
 
 
@@ -134,7 +133,7 @@ def render_messages(ticket_text: str, candidates: Sequence[Candidate]) -> list[d
 
 
 def render_recheck_messages(
-    ticket_text: str, new_issue: dict[str, Any], candidates: Sequence[Candidate]
+    ticket_text: str, new_issue: JSONObject, candidates: Sequence[Candidate]
 ) -> list[dict[str, str]]:
     """The messages asking whether a ticket judged new (`new_issue`: its answer) is one of `candidates`."""
     described = {key: new_issue.get(key) for key in ("category", "keywords", "root_cause")}

@@ -7,9 +7,10 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from html import escape
 from pathlib import Path
-from typing import Any
 
 from atomic_io import write_text_atomic
+from issue_clusterer import SCHEMA_VERSION, Issue, IssueDB, TicketRecord
+from records import RunRecord, TicketInfo
 
 logger = logging.getLogger(__name__)
 
@@ -110,20 +111,20 @@ footer { color: var(--muted); font-size: .8rem; margin-top: 32px; }
 
 
 def render_report(
-    db: dict,
+    db: IssueDB,
     *,
-    ticket_base_url: str | None,
-    subjects: Mapping[int, str] | None = None,
+    tickets: Mapping[int, TicketInfo] | None = None,
     now: datetime | None = None,
 ) -> str:
-    """Render the issue DB as one self-contained HTML5 page; every DB text is escaped."""
+    """Render the issue DB as one self-contained HTML5 page; every DB text is escaped.
+
+    `tickets` gives each ticket's subject and link, where its conversation is stored.
+    """
     now = _as_utc(now or datetime.now(timezone.utc))
-    subjects = subjects or {}
-    tickets: Mapping[str, Any] = {str(k): v for k, v in (db.get("tickets") or {}).items()}
-    issues = sorted(db.get("issues") or [], key=lambda i: (-len(i.get("ticket_ids") or []), i["issue_id"]))
-    known = {issue["issue_id"] for issue in issues}
-    runs = db.get("runs") or []
-    run = runs[-1] if runs else None
+    info = tickets or {}
+    issues = sorted(db.issues.values(), key=lambda i: (-len(i.ticket_ids), i.issue_id))
+    known = {issue.issue_id for issue in issues}
+    run = db.runs[-1] if db.runs else None
 
     parts = [
         "<!DOCTYPE html>",
@@ -137,13 +138,13 @@ def render_report(
         "<body>",
         "<main>",
         "<h1>Silo recurring issues</h1>",
-        f'<p class="sub">{_overview(issues, tickets)} · generated {escape(_fmt_time(now))}</p>',
+        f'<p class="sub">{_overview(issues, db.tickets)} · generated {escape(_fmt_time(now))}</p>',
         _run_section(run, known, issues),
     ]
     if issues:
         parts.append(_chart(issues))
         parts.append('<h2 id="issues">Issues</h2>')
-        parts.extend(_issue_section(i, tickets, subjects, ticket_base_url, now) for i in issues)
+        parts.extend(_issue_section(i, db.tickets, info, now) for i in issues)
     else:
         parts.append(
             '<section class="card empty"><h2>No issues yet</h2>'
@@ -151,24 +152,22 @@ def render_report(
             "(or <code>--demo</code>) to classify tickets; this report fills in after the run.</p>"
             "</section>"
         )
-    model = db.get("embedding_model")
-    footer = f"Issue DB schema {escape(str(db.get('schema_version', '?')))}"
-    if model:
-        footer += f" · embeddings: {escape(str(model))}"
+    footer = f"Issue DB schema {SCHEMA_VERSION}"
+    if db.embedding_model:
+        footer += f" · embeddings: {escape(db.embedding_model)}"
     parts += [f"<footer>{footer}</footer>", "</main>", "</body>", "</html>", ""]
     return "\n".join(parts)
 
 
 def write_report(
     path: Path,
-    db: dict,
+    db: IssueDB,
     *,
-    ticket_base_url: str | None,
-    subjects: Mapping[int, str] | None = None,
+    tickets: Mapping[int, TicketInfo] | None = None,
     now: datetime | None = None,
 ) -> None:
     """Render the report and replace `path` atomically."""
-    write_text_atomic(path, render_report(db, ticket_base_url=ticket_base_url, subjects=subjects, now=now))
+    write_text_atomic(path, render_report(db, tickets=tickets, now=now))
     logger.info("wrote report %s", path)
 
 
@@ -185,11 +184,6 @@ def weekly_counts(updated_ats: Iterable[str], now: datetime, weeks: int = WEEKS)
         if back < weeks:
             counts[weeks - 1 - back] += 1
     return counts
-
-
-def ticket_url(ticket_base_url: str, ticket_id: int) -> str:
-    """A ticket's page for people: `<base>/a/tickets/<id>`."""
-    return f"{ticket_base_url.rstrip('/')}/a/tickets/{int(ticket_id)}"
 
 
 def parse_time(text: object) -> datetime | None:
@@ -212,9 +206,9 @@ def parse_time(text: object) -> datetime | None:
 # ---- sections ------------------------------------------------------------------------------------
 
 
-def _overview(issues: list[dict], tickets: Mapping[str, Any]) -> str:
-    total = sum(len(i.get("ticket_ids") or []) for i in issues)
-    provisional = sum(1 for i in issues if i.get("provisional"))
+def _overview(issues: list[Issue], tickets: Mapping[int, TicketRecord]) -> str:
+    total = sum(len(i.ticket_ids) for i in issues)
+    provisional = sum(1 for i in issues if i.provisional)
     flagged = sum(1 for r in tickets.values() if _pending(r))
     text = f"{_plural(len(issues), 'issue')} covering {_plural(total, 'ticket')}"
     if provisional:
@@ -224,25 +218,22 @@ def _overview(issues: list[dict], tickets: Mapping[str, Any]) -> str:
     return text
 
 
-def _run_section(run: dict | None, known: set[str], issues: list[dict]) -> str:
+def _run_section(run: RunRecord | None, known: set[str], issues: list[Issue]) -> str:
     if not run:
         return '<section class="card"><h2>Last run</h2><p class="none">No runs recorded yet.</p></section>'
-    summary = run.get("summary") or {}
-    started = summary.get("started_at") or run.get("started_at")
-    finished = summary.get("finished_at") or run.get("finished_at")
+    summary = run.summary
+    started = summary.started_at or run.started_at
+    finished = summary.finished_at or run.finished_at
     when = " → ".join(escape(_fmt_time(t)) for t in (started, finished) if t)
     stats = [
-        f'<div class="stat"><dt>{label}</dt><dd>{escape(_fmt_value(summary[key], kind))}</dd></div>'
+        f'<div class="stat"><dt>{label}</dt><dd>{escape(_fmt_value(getattr(summary, key), kind))}</dd></div>'
         for key, label, kind in _SUMMARY_FIELDS
-        if summary.get(key) is not None
+        if getattr(summary, key) is not None
     ]
-    categories = {i["issue_id"]: i.get("category", "") for i in issues}
-    new_items = [_issue_ref(str(issue_id), known, categories) for issue_id in summary.get("new_issue_ids") or []]
-    grown_items = []
-    for entry in summary.get("grown_issue_ids") or []:
-        issue_id, added = (entry[0], entry[1]) if isinstance(entry, (list, tuple)) else (entry, None)
-        prefix = f"+{int(added)} " if added is not None else ""
-        grown_items.append(f"{prefix}{_issue_ref(str(issue_id), known, categories)}")
+    categories = {i.issue_id: i.category for i in issues}
+    new_items = [_issue_ref(issue_id, known, categories) for issue_id in summary.new_issue_ids or []]
+    grown_items = [f"+{added} {_issue_ref(issue_id, known, categories)}"
+                   for issue_id, added in summary.grown_issue_ids or []]
     return (
         '<section class="card" id="run"><h2>Last run</h2>'
         + (f'<p class="sub">{when}</p>' if when else "")
@@ -267,24 +258,24 @@ def _issue_ref(issue_id: str, known: set[str], categories: Mapping[str, str]) ->
     return f'<a href="#{escape(issue_id)}" class="iid">{escape(issue_id)}</a> {escape(category)}'
 
 
-def _chart(issues: list[dict]) -> str:
+def _chart(issues: list[Issue]) -> str:
     shown = issues[:CHART_LIMIT]
-    top = max(len(i.get("ticket_ids") or []) for i in shown) or 1
+    top = max(len(i.ticket_ids) for i in shown) or 1
     rows = []
     for issue in shown:
-        count = len(issue.get("ticket_ids") or [])
+        count = len(issue.ticket_ids)
         width = 100.0 * count / top
-        kind = " prov" if issue.get("provisional") else ""
-        label = f"{issue['issue_id']} · {issue.get('category') or ''}"
+        kind = " prov" if issue.provisional else ""
+        label = f"{issue.issue_id} · {issue.category}"
         rows.append(
-            f'<a class="label" href="#{escape(issue["issue_id"])}" title="{escape(label)}">{escape(label)}</a>'
+            f'<a class="label" href="#{escape(issue.issue_id)}" title="{escape(label)}">{escape(label)}</a>'
             f'<div class="track"><div class="fill{kind}" style="width:{width:.1f}%"></div></div>'
             f'<span class="num">{count}</span>'
         )
     more = ""
     if len(issues) > len(shown):
         more += f'<p class="more">and {len(issues) - len(shown)} smaller issues, listed below.</p>'
-    if any(i.get("provisional") for i in shown):
+    if any(i.provisional for i in shown):
         more += '<p class="more"><span class="key"></span>provisional: awaiting review</p>'
     return (
         '<section class="card" id="chart"><h2>Issues by ticket count</h2>'
@@ -294,44 +285,40 @@ def _chart(issues: list[dict]) -> str:
 
 
 def _issue_section(
-    issue: dict,
-    tickets: Mapping[str, Any],
-    subjects: Mapping[int, str],
-    ticket_base_url: str | None,
+    issue: Issue,
+    tickets: Mapping[int, TicketRecord],
+    info: Mapping[int, TicketInfo],
     now: datetime,
 ) -> str:
-    issue_id = escape(str(issue["issue_id"]))
-    ticket_ids = [int(t) for t in issue.get("ticket_ids") or []]
-    records = {t: tickets.get(str(t)) or {} for t in ticket_ids}
+    issue_id = escape(issue.issue_id)
+    records = {t: tickets[t] for t in issue.ticket_ids if t in tickets}
     flagged = sum(1 for r in records.values() if _pending(r))
     badges = ""
-    if issue.get("provisional"):
+    if issue.provisional:
         badges += '<span class="badge prov">provisional</span>'
     if flagged:
         badges += f'<span class="badge flag">{flagged} flagged for review</span>'
-    keywords = "".join(f"<li>{escape(str(k))}</li>" for k in issue.get("keywords") or [])
-    steps = "".join(f"<li>{escape(str(s))}</li>" for s in issue.get("resolution_steps") or [])
-    seen = (
-        f"First seen {escape(_fmt_time(issue.get('first_seen')))} · "
-        f"last seen {escape(_fmt_time(issue.get('last_seen')))}"
-    )
-    weeks = weekly_counts((r.get("updated_at") for r in records.values()), now)
+    keywords = "".join(f"<li>{escape(k)}</li>" for k in issue.keywords)
+    steps = "".join(f"<li>{escape(s)}</li>" for s in issue.resolution_steps)
+    seen = f"First seen {escape(_fmt_time(issue.first_seen))} · last seen {escape(_fmt_time(issue.last_seen))}"
+    weeks = weekly_counts((r.updated_at for r in records.values()), now)
     items = []
-    for ticket_id in sorted(ticket_ids, reverse=True):
+    for ticket_id in sorted(issue.ticket_ids, reverse=True):
         label = f'<span class="tid">#{ticket_id}</span>'
-        if ticket_base_url:
-            label = f'<a href="{escape(ticket_url(ticket_base_url, ticket_id))}">{label}</a>'
-        subject = subjects.get(ticket_id)
-        text = f" {escape(str(subject))}" if subject else ""
-        flag = ' <span class="flag">flagged</span>' if _pending(records[ticket_id]) else ""
+        ticket = info.get(ticket_id)
+        if ticket and ticket.url:
+            label = f'<a href="{escape(ticket.url)}">{label}</a>'
+        text = f" {escape(ticket.subject)}" if ticket and ticket.subject else ""
+        record = records.get(ticket_id)
+        flag = ' <span class="flag">flagged</span>' if record and _pending(record) else ""
         items.append(f"<li>{label}{text}{flag}</li>")
     return (
         f'<article class="card issue" id="{issue_id}">'
-        f'<header><span class="iid">{issue_id}</span><h2>{escape(str(issue.get("category") or ""))}</h2>'
-        f'{badges}<span class="count">{_plural(len(ticket_ids), "ticket")}</span></header>'
+        f'<header><span class="iid">{issue_id}</span><h2>{escape(issue.category)}</h2>'
+        f'{badges}<span class="count">{_plural(len(issue.ticket_ids), "ticket")}</span></header>'
         '<div class="cols"><div>'
         + (f'<ul class="kw" aria-label="Keywords">{keywords}</ul>' if keywords else "")
-        + f'<div class="field"><h3>Root cause</h3><p>{escape(str(issue.get("root_cause") or "—"))}</p></div>'
+        + f'<div class="field"><h3>Root cause</h3><p>{escape(issue.root_cause or "—")}</p></div>'
         + '<div class="field"><h3>Resolution steps</h3>'
         + (f"<ol>{steps}</ol>" if steps else "<p>—</p>")
         + "</div></div><div>"
@@ -366,8 +353,8 @@ def _weeks_block(weeks: list[int], now: datetime) -> str:
 # ---- small helpers -------------------------------------------------------------------------------
 
 
-def _pending(record: Any) -> bool:
-    return bool(isinstance(record, Mapping) and record.get("flagged") and not record.get("reviewed"))
+def _pending(record: TicketRecord) -> bool:
+    return record.flagged and not record.reviewed
 
 
 def _as_utc(when: datetime) -> datetime:
@@ -383,7 +370,7 @@ def _fmt_time(value: object) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _fmt_value(value: Any, kind: str) -> str:
+def _fmt_value(value: object, kind: str) -> str:
     try:
         if kind == "int":
             return f"{int(value):,}"

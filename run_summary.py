@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from records import RunStats, RunSummary
+
+
+def estimated_cost(prompt_tokens: float, completion_tokens: float,
+                   price_input: float | None, price_output: float | None) -> float | None:
+    """Dollars for the tokens at the prices per million (`LLM_PRICE_*`), or None without both prices."""
+    if price_input is None or price_output is None:
+        return None
+    return (prompt_tokens * price_input + completion_tokens * price_output) / 1e6
 
 
 def build_summary(
@@ -14,62 +22,59 @@ def build_summary(
     listed: int,
     fetched: int,
     cached: int,
-    stats: Any | None,
+    stats: RunStats | None,
     credits: float,
     price_input: float | None,
     price_output: float | None,
-) -> dict[str, Any]:
-    """A JSON-ready summary; `stats` is the classify stage's RunStats (None for --fetch-only)."""
-    summary: dict[str, Any] = {
-        "started_at": started_at,
-        "finished_at": finished_at,
-        "seconds": round(seconds, 1),
-        "classifier": classifier,
-        "tickets_seen": listed,
-        "tickets_fetched": fetched,
-        "tickets_cached": cached,
-        "credits": round(credits, 2),
-    }
-    if stats is not None:
-        # "Grew" means issues that existed before this run; new ones are listed as new.
-        new = set(stats.new_issue_ids)
-        grown = sorted(((i, n) for i, n in stats.grown.items() if i not in new), key=lambda item: (-item[1], item[0]))
-        summary.update(
-            tickets_skipped=stats.tickets_skipped,
-            tickets_classified=stats.tickets_classified,
-            issues_created=stats.issues_created,
-            issues_grown=len(grown),
-            flagged=stats.flagged,
-            model_calls=stats.model_calls,
-            prompt_tokens=stats.prompt_tokens,
-            completion_tokens=stats.completion_tokens,
-            reasked=stats.reasked,
-            trimmed=stats.trimmed,
-            new_issue_ids=list(stats.new_issue_ids),
-            grown_issue_ids=[[issue_id, count] for issue_id, count in grown[:10]],
-        )
-        if price_input is not None and price_output is not None:
-            cost = stats.prompt_tokens * price_input / 1e6 + stats.completion_tokens * price_output / 1e6
-            summary["estimated_cost"] = round(cost, 4)
+) -> RunSummary:
+    """The summary of a run; `stats` is the classify stage's (None for --fetch-only)."""
+    summary = RunSummary(
+        started_at=started_at,
+        finished_at=finished_at,
+        seconds=round(seconds, 1),
+        classifier=classifier,
+        tickets_seen=listed,
+        tickets_fetched=fetched,
+        tickets_cached=cached,
+        credits=round(credits, 2),
+    )
+    if stats is None:
+        return summary
+    # "Grew" means issues that existed before this run; new ones are listed as new.
+    new = set(stats.new_issue_ids)
+    grown = sorted(((i, n) for i, n in stats.grown.items() if i not in new), key=lambda item: (-item[1], item[0]))
+    summary.tickets_skipped = stats.tickets_skipped
+    summary.tickets_classified = stats.tickets_classified
+    summary.issues_created = stats.issues_created
+    summary.issues_grown = len(grown)
+    summary.flagged = stats.flagged
+    summary.model_calls = stats.model_calls
+    summary.prompt_tokens = stats.prompt_tokens
+    summary.completion_tokens = stats.completion_tokens
+    summary.reasked = stats.reasked
+    summary.trimmed = stats.trimmed
+    summary.new_issue_ids = list(stats.new_issue_ids)
+    summary.grown_issue_ids = grown[:10]
+    cost = estimated_cost(stats.prompt_tokens, stats.completion_tokens, price_input, price_output)
+    if cost is not None:
+        summary.estimated_cost = round(cost, 4)
     return summary
 
 
-def format_summary(summary: dict[str, Any], paths: dict[str, str]) -> str:
+def format_summary(summary: RunSummary, paths: dict[str, str]) -> str:
     """A few lines for people, ending with where the results are."""
-    lines = [
-        f"Tickets: {summary.get('tickets_seen', 0)} seen, {summary.get('tickets_fetched', 0)} fetched, "
-        f"{summary.get('tickets_cached', 0)} from cache"
-        + (f", {summary['tickets_skipped']} already decided" if "tickets_skipped" in summary else "")
-        + (f", {summary['tickets_classified']} classified" if "tickets_classified" in summary else ""),
-    ]
-    if "issues_created" in summary:
+    tickets = (f"Tickets: {summary.tickets_seen} seen, {summary.tickets_fetched} fetched, "
+               f"{summary.tickets_cached} from cache")
+    lines = [tickets]
+    if summary.classified:
+        lines[0] += f", {summary.tickets_skipped} already decided, {summary.tickets_classified} classified"
         lines.append(
-            f"Issues: {summary['issues_created']} new, {summary['issues_grown']} grew; "
-            f"{summary['flagged']} decisions flagged for review"
+            f"Issues: {summary.issues_created} new, {summary.issues_grown} grew; "
+            f"{summary.flagged} decisions flagged for review"
         )
-        tokens = f"{summary['prompt_tokens']} prompt + {summary['completion_tokens']} completion tokens"
-        cost = f", about ${summary['estimated_cost']:.4f}" if "estimated_cost" in summary else ""
-        lines.append(f"Model: {summary['model_calls']} calls, {tokens}{cost}")
-    lines.append(f"Freshdesk credits: {summary.get('credits', 0):g}; time {summary.get('seconds', 0):g} s")
+        tokens = f"{summary.prompt_tokens} prompt + {summary.completion_tokens} completion tokens"
+        cost = f", about ${summary.estimated_cost:.4f}" if summary.estimated_cost is not None else ""
+        lines.append(f"Model: {summary.model_calls} calls, {tokens}{cost}")
+    lines.append(f"Freshdesk credits: {summary.credits:g}; time {summary.seconds:g} s")
     lines.extend(f"{label}: {path}" for label, path in paths.items())
     return "\n".join(lines)

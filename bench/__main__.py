@@ -119,6 +119,14 @@ def run_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     tickets = sorted((thread["ticket"] for thread in desk), key=lambda t: (t["updated_at"], t["id"]))
     order = [ticket["id"] for ticket in tickets]
     oracle = Oracle()
+    wall, peak_kb, credits, throttled, stdout = _run_cli(n, desk, oracle, args, workdir)
+    return _figures(n, truth, order, oracle, args, workdir, wall=wall, peak_kb=peak_kb, credits=credits,
+                    throttled=throttled, stdout=stdout)
+
+
+def _run_cli(n: int, desk: list[dict], oracle: Oracle, args: argparse.Namespace,
+             workdir: Path) -> tuple[float, int, float, int, str]:
+    """One CLI run over the desk: wall seconds, peak RSS (kB), Freshdesk credits and 429s, stdout."""
     with FakeFreshdesk(desk, api_key=KEY, rate_limit=args.rate_limit, window_seconds=args.window,
                        latency=args.freshdesk_latency, now=END) as freshdesk, \
             FakeOpenAI(responder=oracle, latency=args.model_latency) as model:
@@ -142,6 +150,14 @@ def run_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             raise SystemExit(f"run of {n} tickets failed ({process.returncode}):\n{tail}")
         credits = freshdesk.credits_charged
         throttled = freshdesk.throttled
+    return wall, peak.kb, credits, throttled, stdout
+
+
+def _figures(n: int, truth: dict[int, str], order: list[int], oracle: Oracle, args: argparse.Namespace,
+             workdir: Path, *, wall: float, peak_kb: int, credits: float, throttled: int,
+             stdout: str) -> dict[str, Any]:
+    """What the run cost and how well it grouped, from the DB it wrote and the fakes' counts."""
+    stderr_path = workdir / "stderr.log"
     db = json.loads((workdir / "output" / "silo_issues_db.json").read_text())
     summary = db["runs"][-1]["summary"]
     stages = _stage_times(stderr_path.read_text())
@@ -165,7 +181,7 @@ def run_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "prompt_tokens_first_100": round(sum(per_ticket[:100]) / max(1, len(per_ticket[:100]))),
         "prompt_tokens_last_100": round(sum(per_ticket[-100:]) / max(1, len(per_ticket[-100:]))),
         "stage_s": stages,
-        "peak_rss_mb": round(peak.kb / 1024),
+        "peak_rss_mb": round(peak_kb / 1024),
         "bound_fetch_s": round(bound_fetch, 1),
         "bound_model_s": round(bound_model, 1),
         "wall_over_bound": round(wall / bound, 2) if bound else None,

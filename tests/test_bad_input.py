@@ -261,8 +261,8 @@ def test_empty_non_utf8_and_huge_tickets(tmp_path):
             texts[103 if "export log" in text else 102 if "VAT" in text else 101] = text
     db = IssueDB.load(tmp_path / DB)
     assert sorted(db.tickets) == [101, 102, 103]
-    assert db.tickets[102].answer["category"].startswith("Topic 1:")
-    assert db.tickets[103].answer["category"].startswith("Topic 2:")
+    assert db.tickets[102].answer.category.startswith("Topic 1:")
+    assert db.tickets[103].answer.category.startswith("Topic 2:")
     # The huge ticket reached the model trimmed to the prompt budget, and the trim is noted in its text.
     assert 5000 < len(texts[103]) <= 6000
     assert "characters trimmed ...]" in texts[103]

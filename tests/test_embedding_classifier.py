@@ -7,13 +7,16 @@ import math
 import numpy as np
 import pytest
 
+from candidates import IssueIndex
 from embedding_classifier import (
     PLACEHOLDER_CATEGORY,
     EmbeddingClassifier,
     name_issues,
     plan_small_issue_folds,
 )
-from embeddings import CandidateIndex
+from issue_clusterer import IssueDB
+from pipeline import prepare_ticket
+from records import Answer, Outcome
 
 DIM = 4
 
@@ -23,14 +26,22 @@ def at_similarity(cos: float) -> np.ndarray:
     return np.array([cos, math.sqrt(1 - cos * cos), 0.0, 0.0], dtype=np.float32)
 
 
-def index_with_issue(provisional: bool = False) -> CandidateIndex:
-    index = CandidateIndex(DIM, text_weight=1.0)
-    index.add_issue("ISS-0001", np.array([1.0, 0, 0, 0]), provisional)
-    return index
+def decide(cos: float, *, issue: bool = True, provisional: bool = False, margin: float = 0.05) -> Outcome:
+    """The offline decision for a ticket at cosine `cos` to the DB's one issue (whose vector is e1)."""
+    db = IssueDB(embedding_model="m")
+    if issue:
+        db.apply(Outcome(100, Answer(None, "Known", [], "", [], 0.9)), threshold=None, updated_at="", now="")
+        db.issues["ISS-0001"].provisional = provisional
+    index = IssueIndex(db, lambda texts: np.tile(np.eye(DIM, dtype=np.float32)[0], (len(texts), 1)), DIM)
+    index.build(None)
+    conversation = {"ticket_id": 7, "subject": "", "status": 4, "created_at": "", "updated_at": "", "url": "",
+                    "messages": []}
+    return EmbeddingClassifier(0.6, review_margin=margin).decide(prepare_ticket(index, conversation,
+                                                                                at_similarity(cos)))
 
 
 def test_first_ticket_starts_a_new_issue_unflagged():
-    outcome = EmbeddingClassifier(0.6).classify(7, at_similarity(0.9), CandidateIndex(DIM))
+    outcome = decide(0.9, issue=False)
     assert outcome.ticket_id == 7
     assert outcome.answer.issue_id is None and outcome.answer.category == PLACEHOLDER_CATEGORY
     assert outcome.flag_reason == ""
@@ -41,7 +52,7 @@ def test_first_ticket_starts_a_new_issue_unflagged():
     [(0.9, True, False), (0.63, True, True), (0.6, True, True), (0.57, False, True), (0.3, False, False)],
 )
 def test_threshold_and_review_margin(cos, joins, flagged):
-    outcome = EmbeddingClassifier(0.6, review_margin=0.05).classify(1, at_similarity(cos), index_with_issue())
+    outcome = decide(cos)
     assert (outcome.answer.issue_id == "ISS-0001") is joins
     assert bool(outcome.flag_reason) is flagged
     assert 0.0 <= outcome.answer.confidence <= 1.0
@@ -52,7 +63,7 @@ def test_threshold_and_review_margin(cos, joins, flagged):
 
 
 def test_provisional_issues_are_never_joined():
-    outcome = EmbeddingClassifier(0.6).classify(1, at_similarity(0.99), index_with_issue(provisional=True))
+    outcome = decide(0.99, provisional=True)
     assert outcome.answer.issue_id is None
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import embeddings
-from embeddings import CandidateIndex, EmbeddingCache, LocalEmbedder, RemoteEmbedder, top_k
-from errors import LLMConfigError, SiloError
+from embeddings import CandidateIndex, EmbeddingCache, LocalEmbedder, RemoteEmbedder
+from errors import EmbeddingConfigError, SiloError
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def test_remote_embedder_batches_orders_and_normalises(server):
 
 def test_remote_embedder_rejected_key_is_a_config_error(server):
     _EmbeddingServer.status = 401
-    with pytest.raises(LLMConfigError, match="EMBEDDING_API_KEY") as caught:
+    with pytest.raises(EmbeddingConfigError, match="EMBEDDING_API_KEY") as caught:
         RemoteEmbedder(server, "sk-secret-value", "test-embed", timeout=5).embed(["a"])
     assert "sk-secret-value" not in str(caught.value)
 
@@ -247,21 +247,29 @@ def test_cache_of_10000_texts_reopens_complete(tmp_path):
 # --- top_k and CandidateIndex ----------------------------------------------------------------------
 
 
+def _index_of(matrix: np.ndarray) -> CandidateIndex:
+    index = CandidateIndex(matrix.shape[1], text_weight=1.0)
+    for row, vector in enumerate(matrix):
+        index.add_issue(f"ISS-{row:04d}", vector, provisional=False)
+    return index
+
+
 def test_top_k_matches_brute_force():
     rng = np.random.default_rng(11)
     matrix = embeddings.normalize_rows(rng.normal(size=(500, 16)))
     query = rng.normal(size=16)
     expected = np.argsort(-(matrix @ (query / np.linalg.norm(query))))[:7]
-    result = top_k(query, matrix, 7)
-    assert [i for i, _ in result] == expected.tolist()
+    index = _index_of(matrix)
+    result = index.top_k(query, 7)
+    assert [i for i, _ in result] == [f"ISS-{row:04d}" for row in expected.tolist()]
     assert all(a[1] >= b[1] for a, b in zip(result, result[1:], strict=False))
-    assert len(top_k(query, matrix, 10_000)) == 500
-    assert top_k(query, matrix[:0], 3) == [] and top_k(query, matrix, 0) == []
+    assert len(index.top_k(query, 10_000)) == 500
+    assert CandidateIndex(16).top_k(query, 3) == [] and index.top_k(query, 0) == []
 
 
 def test_top_k_breaks_ties_by_row():
     matrix = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
-    assert [i for i, _ in top_k(np.array([1.0, 0.0]), matrix, 2)] == [0, 2]
+    assert [i for i, _ in _index_of(matrix).top_k(np.array([1.0, 0.0]), 2)] == ["ISS-0000", "ISS-0002"]
 
 
 def unit(*values: float) -> np.ndarray:
@@ -274,9 +282,9 @@ def test_index_never_offers_provisional_issues():
     index.add_issue("ISS-0001", unit(1, 0, 0), provisional=True)
     index.add_issue("ISS-0002", unit(0, 1, 0), provisional=False)
     assert [i for i, _ in index.top_k(unit(1, 0, 0), 5)] == ["ISS-0002"]
-    index.set_provisional("ISS-0001", False)
+    index.add_issue("ISS-0001", unit(1, 0, 0), provisional=False)  # confirmed by review
     assert [i for i, _ in index.top_k(unit(1, 0, 0), 5)] == ["ISS-0001", "ISS-0002"]
-    index.set_provisional("ISS-0002", True)
+    index.add_issue("ISS-0002", unit(0, 1, 0), provisional=True)
     assert [i for i, _ in index.top_k(unit(0, 1, 0), 5)] == ["ISS-0001"]
     assert len(index) == 2
 

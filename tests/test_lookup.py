@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 import main
+from bench.lookup_bench import HashingEmbedder, lookup_time_benchmark
 from conversation_utils import ConversationStore
 from embeddings import EmbeddingCache, LocalEmbedder
 from issue_clusterer import IssueDB
-from lookup import HashingEmbedder, format_lookup, lookup, lookup_time_benchmark
+from lookup import format_lookup, lookup
 from records import Answer, Outcome
 from tests.fake_openai import FakeOpenAI
 

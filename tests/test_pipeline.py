@@ -13,10 +13,11 @@ import re
 import numpy as np
 import pytest
 
+from candidates import IssueIndex
 from issue_clusterer import IssueDB
 from llm_classifier import LLMClassifier
 from llm_client import LLMClient
-from pipeline import Classifier, ClassifyConfig, IssueIndex
+from pipeline import ClassifyConfig, ClassifyLoop
 from prompts_config import RECHECK_SYSTEM_PROMPT
 from records import Answer, Outcome
 from tests.fake_openai import FakeOpenAI, candidates_in, hashed_embedding
@@ -55,7 +56,7 @@ class Model:
                            "root_cause": "", "resolution_steps": ["fix it"], "confidence": 0.9, "notes": ""})
 
 
-def run_two(first_subject: str, second_subject: str, model: Model) -> tuple[IssueDB, IssueIndex, Classifier]:
+def run_two(first_subject: str, second_subject: str, model: Model) -> tuple[IssueDB, IssueIndex, ClassifyLoop]:
     """A DB with one known issue, then two tickets classified side by side."""
     db = IssueDB(embedding_model="bag-of-words")
     db.apply(Outcome(1, Answer(None, KNOWN, [], "", ["fix"], 0.95)), threshold=0.7, updated_at=NOW, now=NOW)
@@ -64,9 +65,8 @@ def run_two(first_subject: str, second_subject: str, model: Model) -> tuple[Issu
     # Slow answers keep both tickets in flight before the first is applied.
     with FakeOpenAI(responder=model, latency=0.2) as server:
         client = LLMClient(server.base_url, "key", "fake-model", sleep=lambda seconds: None)
-        classifier = Classifier(db, index, config=ClassifyConfig(threshold=0.7, concurrency=2),
-                                text_classifier=LLMClassifier(client), offline_classifier=None,
-                                checkpoint=lambda db: None)
+        decider = LLMClassifier(client, threshold=0.7, concurrency=2)
+        classifier = ClassifyLoop(db, index, decider, config=ClassifyConfig(), checkpoint=lambda db: None)
         classifier.run([conversation(2, first_subject), conversation(3, second_subject)])
     return db, index, classifier
 

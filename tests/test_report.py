@@ -10,6 +10,8 @@ from html.parser import HTMLParser
 
 import browser
 
+from issue_clusterer import IssueDB
+from records import TicketInfo
 from report import render_report, weekly_counts, write_report
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
@@ -38,11 +40,17 @@ def ticket(issue_id: str, *, flagged: bool = False, reviewed: bool = False, upda
             "updated_at": updated_at or stamp(NOW - timedelta(days=1)), "decided_at": stamp(NOW), "answer": None}
 
 
-def make_db(issues: list[dict], tickets: dict | None = None, runs: list | None = None) -> dict:
+def make_db(issues: list[dict], tickets: dict | None = None, runs: list | None = None) -> IssueDB:
     if tickets is None:
         tickets = {str(t): ticket(i["issue_id"]) for i in issues for t in i["ticket_ids"]}
-    return {"schema_version": 1, "embedding_model": "all-MiniLM-L6-v2", "next_issue_number": len(issues) + 1,
-            "issues": issues, "tickets": tickets, "runs": runs or [], "history": []}
+    return IssueDB.from_dict({"schema_version": 1, "embedding_model": "all-MiniLM-L6-v2",
+                              "next_issue_number": len(issues) + 1, "issues": issues, "tickets": tickets,
+                              "runs": runs or [], "history": []})
+
+
+def links(base: str, ticket_ids: list[int], subjects: dict[int, str] | None = None) -> dict[int, TicketInfo]:
+    """Ticket info as stored conversations give it: a subject and the ticket's page under `base`."""
+    return {t: TicketInfo((subjects or {}).get(t, ""), f"{base.rstrip('/')}/a/tickets/{t}") for t in ticket_ids}
 
 
 def article(html: str, issue_id: str) -> str:
@@ -86,7 +94,7 @@ def test_every_db_text_is_escaped():
         [issue("ISS-0001", [7], category=XSS, keywords=[XSS, "ok"], root_cause=XSS, resolution_steps=[XSS])],
         runs=[{"summary": {"classifier": XSS, "new_issue_ids": ["ISS-0001"]}}],
     )
-    html = render_report(db, ticket_base_url='https://acme.example/"><b>', subjects={7: XSS}, now=NOW)
+    html = render_report(db, tickets=links('https://acme.example/"><b>', [7], {7: XSS}), now=NOW)
     assert "<script" not in html.lower()
     # category (title, chart, new list), keywords, root cause, step, subject, classifier
     assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 8
@@ -95,13 +103,13 @@ def test_every_db_text_is_escaped():
     assert tags["script"] == 0 and tags["b"] == 0
 
 
-def test_ticket_links_use_base_url_or_plain_ids():
+def test_ticket_links_come_from_stored_conversations_or_plain_ids():
     db = make_db([issue("ISS-0001", [101, 102])])
-    linked = render_report(db, ticket_base_url="http://127.0.0.1:8080/", subjects={101: "Cannot log in"}, now=NOW)
+    linked = render_report(db, tickets=links("http://127.0.0.1:8080/", [101, 102], {101: "Cannot log in"}), now=NOW)
     assert '<a href="http://127.0.0.1:8080/a/tickets/101">' in linked
     assert '<a href="http://127.0.0.1:8080/a/tickets/102">' in linked
     assert "Cannot log in" in linked
-    plain = render_report(db, ticket_base_url=None, now=NOW)
+    plain = render_report(db, now=NOW)
     assert "/a/tickets/" not in plain
     assert "#101" in plain and "#102" in plain
 
@@ -111,7 +119,7 @@ def test_issues_ordered_by_ticket_count_then_id():
         issue("ISS-0001", [1, 2]), issue("ISS-0002", [3, 4, 5, 6, 7]), issue("ISS-0003", [8]),
         issue("ISS-0004", [9, 10, 11, 12, 13]),
     ])
-    html = render_report(db, ticket_base_url=None, now=NOW)
+    html = render_report(db, now=NOW)
     order = re.findall(r'<article class="card issue" id="(ISS-\d+)">', html)
     assert order == ["ISS-0002", "ISS-0004", "ISS-0001", "ISS-0003"]
     chart = html[html.index('id="chart"') : html.index('<h2 id="issues">')]
@@ -125,7 +133,7 @@ def test_flagged_counts_only_unreviewed():
         "3": ticket("ISS-0001"), "4": ticket("ISS-0001", flagged=True), "5": ticket("ISS-0002", reviewed=True),
     }
     db = make_db([issue("ISS-0001", [1, 2, 3, 4]), issue("ISS-0002", [5], provisional=True)], tickets)
-    html = render_report(db, ticket_base_url=None, now=NOW)
+    html = render_report(db, now=NOW)
     first, second = article(html, "ISS-0001"), article(html, "ISS-0002")
     assert "2 flagged for review" in first
     assert first.count('<span class="flag">flagged</span>') == 2
@@ -147,17 +155,17 @@ def test_weekly_counts_for_fixed_now():
     assert weekly_counts(times, NOW.replace(tzinfo=None)) == [1, 0, 0, 0, 1, 0, 1, 3]
     tickets = {str(i): ticket("ISS-0001", updated_at=t or "x") for i, t in enumerate(times, start=1)}
     db = make_db([issue("ISS-0001", list(range(1, len(times) + 1)))], tickets)
-    html = render_report(db, ticket_base_url=None, now=NOW)
+    html = render_report(db, now=NOW)
     assert 'aria-label="Tickets per week, oldest first: 1, 0, 0, 0, 1, 0, 1, 3"' in html
     assert "week to 2026-03-02: 3" in html and "week to 2026-01-12: 1" in html
 
 
 def test_empty_db_is_a_friendly_page():
-    html = render_report(make_db([]), ticket_base_url="https://acme.freshdesk.com", now=NOW)
+    html = render_report(make_db([]), now=NOW)
     assert "No issues yet" in html and "No runs recorded yet" in html
     assert "<article" not in html and 'id="chart"' not in html
     check_well_formed(html)
-    assert "No issues yet" in render_report({}, ticket_base_url=None, now=NOW)
+    assert "No issues yet" in render_report(IssueDB(embedding_model=""), now=NOW)
 
 
 def test_run_summary_shows_what_is_there(tmp_path):
@@ -165,7 +173,7 @@ def test_run_summary_shows_what_is_there(tmp_path):
                "grown_issue_ids": [["ISS-0001", 7], ["ISS-0002", 1]]}
     db = make_db([issue("ISS-0001", [1]), issue("ISS-0002", [2])],
                  runs=[{"summary": {"tickets_seen": 1}}, {"started_at": "2026-03-02T11:00:00Z", "summary": summary}])
-    html = render_report(db, ticket_base_url=None, now=NOW)
+    html = render_report(db, now=NOW)
     assert "<dd>1,500</dd>" in html and "<dd>$0.5000</dd>" in html and "<dd>42.0 s</dd>" in html
     assert "Model calls" not in html and "Prompt tokens" not in html
     assert "2026-03-02 11:00 UTC" in html
@@ -174,12 +182,12 @@ def test_run_summary_shows_what_is_there(tmp_path):
     grown = html[html.index("Grew most") :]
     assert grown.index("+7 <a href=\"#ISS-0001\"") < grown.index("+1 <a href=\"#ISS-0002\"")
     path = tmp_path / "out" / "silo.report.html"
-    write_report(path, db, ticket_base_url=None, now=NOW)
+    write_report(path, db, now=NOW)
     assert path.read_text(encoding="utf-8") == html
     assert [p.name for p in path.parent.iterdir()] == ["silo.report.html"]
 
 
-def sample_db(count: int = 12, seed: int = 7) -> tuple[dict, dict[int, str]]:
+def sample_db(count: int = 12, seed: int = 7) -> tuple[IssueDB, dict[int, str]]:
     """A DB of `count` issues with seeded ticket counts, dates and flags."""
     rng = random.Random(seed)
     issues, tickets, subjects, next_id = [], {}, {}, 1000
@@ -202,7 +210,7 @@ def sample_db(count: int = 12, seed: int = 7) -> tuple[dict, dict[int, str]]:
 def test_report_renders_in_headless_chromium(tmp_path):
     db, subjects = sample_db()
     html_path, png_path = tmp_path / "report.html", tmp_path / "report.png"
-    write_report(html_path, db, ticket_base_url="https://acme.freshdesk.com", subjects=subjects, now=NOW)
+    write_report(html_path, db, tickets=links("https://acme.freshdesk.com", list(subjects), subjects), now=NOW)
     check_well_formed(html_path.read_text(encoding="utf-8"))
 
     browser.screenshot(html_path, png_path, width=1280, height=1600)
@@ -215,7 +223,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert pixels.most_common(1)[0][1] < 0.8 * sum(pixels.values())
 
     dom = browser.dump_dom(html_path)
-    for entry in db["issues"]:
-        assert f'id="{entry["issue_id"]}"' in dom
+    for issue_id in db.issues:
+        assert f'id="{issue_id}"' in dom
     assert "<script" not in dom.lower() and "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
-    assert dom.count('href="https://acme.freshdesk.com/a/tickets/') == len(db["tickets"])
+    assert dom.count('href="https://acme.freshdesk.com/a/tickets/') == len(db.tickets)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from issue_clusterer import IssueDB, undefuse_cell
+from issue_clusterer import IssueDB
 from redact import redact_text
+from review_csv import undefuse_cell
 from tests.e2e_support import FRESHDESK_KEY, LLM_KEY, Oracle, cli_env, make_e2e_desk, run_cli
 from tests.fake_freshdesk import FakeFreshdesk, make_thread
 from tests.fake_openai import FakeOpenAI, candidates_in, ticket_in

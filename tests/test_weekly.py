@@ -166,6 +166,32 @@ def tree(root: Path) -> dict[str, float]:
     return {str(p.relative_to(root)): p.stat().st_mtime for p in root.rglob("*")}
 
 
+def contents(root: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every file's bytes, inode and mtime: a rewrite with the same bytes still shows."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in root.rglob("*") if p.is_file()}
+
+
+def test_prompt_debug_prints_what_it_sends_and_writes_nothing(fakes, capsys, tmp_path):
+    freshdesk, llm, _ = fakes
+    code, _, err = run(capsys, "--since", SINCE)
+    assert code == 0, err
+    before = contents(tmp_path)
+    ticket_id = freshdesk.resolved_ids()[0]
+    calls = len(llm.requests)
+
+    code, out, err = run(capsys, "--ticket-ids", str(ticket_id), "--prompt-debug")
+    assert code == 0, err
+    assert contents(tmp_path) == before  # no DB, checkpoint, CSV, report or conversation written
+    sent = llm.requests[calls]["messages"]
+    assert len(llm.requests) == calls + 1
+    printed = out.split("----- user message -----\n")[1].split("\n----- raw answer 1 -----")[0]
+    assert printed == sent[1]["content"]
+    # Candidates come from the DB as a run would offer them.
+    assert candidates_in(llm.requests[calls])
+    assert f"===== ticket {ticket_id} =====" in out and "----- parsed -----" in out
+
+
 def test_dry_run_estimates_and_writes_nothing(fakes, capsys, monkeypatch, tmp_path):
     freshdesk, llm, _ = fakes
     monkeypatch.setenv("LLM_PRICE_INPUT", "2.5")
@@ -197,7 +223,7 @@ def test_dry_run_estimates_and_writes_nothing(fakes, capsys, monkeypatch, tmp_pa
     calls = llm.calls
     code, _, err = run(capsys, "--from-cache", "--reclassify")
     assert code == 0, err
-    summary = IssueDB.load(Path("output/silo_issues_db.json")).runs[-1]["summary"]
+    summary = IssueDB.load(Path("output/silo_issues_db.json")).runs[-1].summary.to_dict()
     assert estimate["to_fetch"] == 0 and estimate["to_classify"] == summary["tickets_classified"]
     # Re-asks (answers racing on a young DB) vary with timing, so the estimate is a range, not a count.
     assert estimate["model_calls"] == pytest.approx(llm.calls - calls, rel=0.4)
@@ -316,7 +342,7 @@ def test_trends_new_and_grown_issues_in_summary_and_report(fakes, capsys):
     code, out, err = run(capsys, "--since", "last")
     assert code == 0, err
     db = IssueDB.load(Path("output/silo_issues_db.json"))
-    summary = db.runs[-1]["summary"]
+    summary = db.runs[-1].summary.to_dict()
     new_ids = sorted(set(db.issues) - set(before.issues))
     assert sorted(summary["new_issue_ids"]) == new_ids
     grown = {i: len(db.issues[i].ticket_ids) - len(before.issues[i].ticket_ids) for i in before.issues}
