@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from conversation_utils import customer_text
+from conversation_utils import problem_statement
 from embeddings import CandidateIndex
-from issue_clusterer import IssueDB, issue_text
+from issue_clusterer import Issue, IssueDB, issue_text
 from records import Answer, Candidate
 
 if TYPE_CHECKING:
@@ -24,9 +24,12 @@ Embed = Callable[[Sequence[str]], np.ndarray]
 class IssueIndex:
     """The candidate index kept in step with the DB's issues and their tickets' vectors."""
 
-    def __init__(self, db: IssueDB, embed: Embed, dim: int, *, text_from_first_ticket: bool = False) -> None:
+    def __init__(self, db: IssueDB, embed: Embed, dim: int, *, text_from_first_ticket: bool = False,
+                 offers: Callable[[Issue], bool] | None = None) -> None:
         self.db = db
         self.embed = embed
+        # Which issues may be candidates: confirmed ones, and of those what the classifier offers.
+        self.offers = offers or (lambda issue: True)
         # A classifier that names its issues only at the end of a run (offline) leaves a new issue
         # without words until then: its first ticket stands for it, since embedding a placeholder
         # name would pull all new issues together.
@@ -36,6 +39,9 @@ class IssueIndex:
 
     def __len__(self) -> int:
         return len(self._index)
+
+    def __contains__(self, issue_id: object) -> bool:
+        return issue_id in self._index
 
     def build(self, store: ConversationStore | None) -> None:
         """Index every issue from its text and the vectors of its tickets found in the store."""
@@ -50,11 +56,11 @@ class IssueIndex:
                 conversation = store.get(ticket_id) if store else None
                 if conversation is not None:
                     member_ids.append(ticket_id)
-                    member_texts.append(customer_text(conversation))
+                    member_texts.append(problem_statement(conversation))
         vectors = self.embed(member_texts) if member_texts else np.zeros((0, texts.shape[1]), np.float32)
         self.ticket_vectors.update(zip(member_ids, vectors, strict=True))
         for issue, vector in zip(issues, texts, strict=True):
-            self._index.add_issue(issue.issue_id, vector, issue.provisional)
+            self._index.add_issue(issue.issue_id, vector, not self._offered(issue))
             for ticket_id in issue.ticket_ids:
                 if ticket_id in self.ticket_vectors:
                     self._index.add_member(issue.issue_id, self.ticket_vectors[ticket_id])
@@ -71,8 +77,43 @@ class IssueIndex:
 
     def description_similarity(self, answer: Answer, issue_ids: list[str]) -> dict[str, float]:
         """Similarity of a model answer's description to the given issues' descriptions."""
-        vector = self.embed([issue_text(answer.category, answer.keywords, answer.root_cause)])[0]
-        return self._index.text_similarity(vector, issue_ids)
+        return self._index.text_similarity(self._described(answer), issue_ids)
+
+    def described_near(self, answer: Answer, k: int) -> dict[str, float]:
+        """The k offered issues whose own descriptions are nearest a model answer's description."""
+        return dict(self._index.text_top_k(self._described(answer), k))
+
+    def _described(self, answer: Answer) -> np.ndarray:
+        return self.embed([issue_text(answer.category, answer.keywords, answer.root_cause)])[0]
+
+    def _offered(self, issue: Issue) -> bool:
+        return not issue.provisional and self.offers(issue)
+
+    def neighbours(self, issue_id: str, k: int) -> dict[str, float]:
+        """The k offered issues nearest another, by their tickets (rows) or by their own words, the better of both."""
+        near: dict[str, float] = {}
+        for found in (self._index.top_k(self._index.row_vector(issue_id), k + 1),
+                      self._index.text_top_k(self._index.text_vector(issue_id), k + 1)):
+            for other, similarity in found:
+                if other != issue_id:
+                    near[other] = max(float(similarity), near.get(other, -1.0))
+        return near
+
+    def typical_tickets(self, issue_id: str, k: int) -> list[int]:
+        """The issue's k tickets nearest its row (those with a vector), most typical first."""
+        ids = [t for t in sorted(self.db.issues[issue_id].ticket_ids) if t in self.ticket_vectors]
+        if not ids:
+            return []
+        scores = np.stack([self.ticket_vectors[t] for t in ids]) @ self._index.row_vector(issue_id)
+        order = np.lexsort((np.arange(len(ids)), -scores))[:k]
+        return [ids[i] for i in order]
+
+    def merged(self, keep_id: str, other_id: str, ticket_ids: list[int]) -> None:
+        """Issue `other_id` and its tickets `ticket_ids` are now part of `keep_id`."""
+        self._index.remove_issue(other_id)
+        for ticket_id in ticket_ids:
+            if ticket_id in self.ticket_vectors:
+                self._index.add_member(keep_id, self.ticket_vectors[ticket_id])
 
     def member_vectors(self) -> dict[str, np.ndarray]:
         """Each issue's ticket vectors as a matrix (issues whose tickets have no vector are left out)."""
@@ -87,7 +128,7 @@ class IssueIndex:
         if created:
             issue = self.db.issues[issue_id]
             text_vector = vector if self.text_from_first_ticket else self.embed([issue.text()])[0]
-            self._index.add_issue(issue_id, text_vector, issue.provisional)
+            self._index.add_issue(issue_id, text_vector, not self._offered(issue))
         self._index.add_member(issue_id, vector)
         self.ticket_vectors[ticket_id] = vector
 

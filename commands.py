@@ -173,7 +173,7 @@ def _resolve_since(request: SourceRequest, files: SideFiles) -> SourceRequest:
 def prompt_debug(ctx: RunContext, request: SourceRequest) -> Iterator[str]:
     """For each ticket, what the model is sent and says, prepared exactly as a run prepares it; writes nothing."""
     from candidates import IssueIndex
-    from conversation_utils import customer_text
+    from conversation_utils import problem_statement
     from embeddings import open_embedder
     from pipeline import prepare_ticket
 
@@ -185,7 +185,7 @@ def prompt_debug(ctx: RunContext, request: SourceRequest) -> Iterator[str]:
         index.build(ctx.store)
         classifier = _llm_classifier(ctx)
         for conversation in _progress(source.conversations(), ctx.quiet):
-            ticket = prepare_ticket(index, conversation, embedder.embed([customer_text(conversation)])[0])
+            ticket = prepare_ticket(index, conversation, embedder.embed([problem_statement(conversation)])[0])
             outcome = classifier.decide(ticket)
             blocks = [f"===== ticket {ticket.ticket_id} ====="]
             blocks += [f"----- {m['role']} message -----\n{m['content']}" for m in classifier.messages_for(ticket)]

@@ -547,12 +547,24 @@ def _shorten(text: str, limit: int) -> str:
     return (cut[:space] if space > limit // 2 else text[:limit]).rstrip()
 
 
-def customer_text(conv: Conversation, max_chars: int = 1500) -> str:
-    """Text to embed: the subject, the customer's public words, then agent replies while room remains."""
-    public = [m for m in conv["messages"] if not m["private"]]
+# What a DB's vectors stand for, recorded in the DB; a DB of another kind is re-embedded on load.
+EMBEDDED_TEXT = "problem-statement"
+# A statement shorter than this says too little to stand for the problem: later customer words join it.
+MIN_STATEMENT_WORDS = 6
+
+
+def problem_statement(conv: Conversation, max_chars: int = 1500) -> str:
+    """Text to embed: the subject and the customer's opening message, plus their next messages only while
+    that says too little. Replies, follow-ups and agents' words are chatter common to every ticket: in the
+    vector they make unrelated tickets look alike (SPEC: local embeddings)."""
+    customer = [m["text"] for m in conv["messages"] if m["speaker"] == "user" and not m["private"]]
     pieces = [conv["subject"]] if conv["subject"] else []
-    pieces += [m["text"] for m in public if m["speaker"] == "user"]
-    pieces += [m["text"] for m in public if m["speaker"] == "agent"]
+    words = len(conv["subject"].split())
+    for number, text in enumerate(customer):
+        if number and words >= MIN_STATEMENT_WORDS:
+            break
+        pieces.append(text)
+        words += len(text.split())
     return _shorten("\n\n".join(pieces), max_chars)
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from conversation_utils import customer_text
+from conversation_utils import problem_statement
 from records import Answer, Candidate, Outcome
 
 if TYPE_CHECKING:
@@ -112,11 +112,9 @@ def fold_small_new_issues(run: FinishedRun) -> list[tuple[str, str]]:
     stats = run.stats
     plan = plan_small_issue_folds(run.index.member_vectors(), foldable=stats.new_issue_ids)
     for keep, folded in plan:
+        tickets = len(run.db.issues[folded].ticket_ids)
         run.db.merge(keep, folded, run.now())
-        stats.grown[keep] = stats.grown.get(keep, 0) + stats.grown.pop(folded, 0) + 1
-    folded_ids = {folded for _, folded in plan}
-    stats.new_issue_ids = [i for i in stats.new_issue_ids if i not in folded_ids]
-    stats.issues_created = len(stats.new_issue_ids)
+        stats.merged(keep, folded, tickets)
     return plan
 
 
@@ -125,7 +123,7 @@ def name_new_issues(run: FinishedRun) -> None:
     texts: dict[str, list[str]] = {}
     for issue in run.db.confirmed_issues():
         members = [run.load(ticket_id) for ticket_id in sorted(issue.ticket_ids)]
-        texts[issue.issue_id] = [customer_text(c) for c in members if c is not None]
+        texts[issue.issue_id] = [problem_statement(c) for c in members if c is not None]
     names = name_issues(texts)
     for issue_id in run.stats.new_issue_ids:
         if issue_id in run.db.issues and issue_id in names:

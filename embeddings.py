@@ -368,6 +368,7 @@ class CandidateIndex:
         self.dim = dim
         self.text_weight = text_weight
         self._matrix = np.zeros((64, dim), dtype=np.float32)
+        self._texts = np.zeros((64, dim), dtype=np.float32)  # row by row with _matrix: the issues' own words
         self._active = np.zeros(64, dtype=bool)
         self._ids: list[str] = []
         self._row: dict[str, int] = {}
@@ -387,12 +388,14 @@ class CandidateIndex:
             row = len(self._ids)
             if row == len(self._matrix):
                 self._matrix = np.concatenate([self._matrix, np.zeros_like(self._matrix)])
+                self._texts = np.concatenate([self._texts, np.zeros_like(self._texts)])
                 self._active = np.concatenate([self._active, np.zeros_like(self._active)])
             self._ids.append(issue_id)
             self._row[issue_id] = row
             self._sum[issue_id] = np.zeros(self.dim, dtype=np.float64)
             self._count[issue_id] = 0
         self._text[issue_id] = self._unit(text_vector)
+        self._texts[self._row[issue_id]] = self._text[issue_id]
         self._active[self._row[issue_id]] = not provisional
         self._refresh(issue_id)
 
@@ -417,23 +420,39 @@ class CandidateIndex:
         if row != last:  # move the last row into the hole to keep the matrix contiguous
             moved = self._ids[last]
             self._matrix[row] = self._matrix[last]
+            self._texts[row] = self._texts[last]
             self._active[row] = self._active[last]
             self._ids[row] = moved
             self._row[moved] = row
         self._ids.pop()
         self._matrix[last] = 0.0
+        self._texts[last] = 0.0
         self._active[last] = False
         for table in (self._text, self._sum, self._count):
             del table[issue_id]
 
     def top_k(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """The k confirmed issues most similar to `vector`, best first; provisional issues never appear."""
+        return self._top(self._matrix, vector, k)
+
+    def text_top_k(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The same by the issues' own words alone (their text vectors), e.g. for a model's description."""
+        return self._top(self._texts, vector, k)
+
+    def _top(self, matrix: np.ndarray, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         n = len(self._ids)
         if k <= 0 or n == 0:
             return []
-        scores = self._matrix[:n] @ self._unit(vector).astype(np.float32)
+        scores = matrix[:n] @ self._unit(vector).astype(np.float32)
         scores[~self._active[:n]] = -np.inf
         return [(self._ids[i], s) for i, s in _best(scores, k)]
+
+    def row_vector(self, issue_id: str) -> np.ndarray:
+        """The issue's row: its text vector and its members' vectors, as top_k scores it."""
+        return self._matrix[self._row[self._known(issue_id)]]
+
+    def text_vector(self, issue_id: str) -> np.ndarray:
+        return self._texts[self._row[self._known(issue_id)]]
 
     def text_similarity(self, vector: np.ndarray, issue_ids: list[str]) -> dict[str, float]:
         """Cosine similarity of `vector` to the text vectors (not the rows) of the given known issues."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from atomic_io import dumps_deterministic, fsync_dir, write_text_atomic
+from conversation_utils import EMBEDDED_TEXT
 from errors import (
     DatabaseWriteError,
     EmbeddingModelMismatch,
@@ -18,6 +20,8 @@ from errors import (
     UsageError,
 )
 from records import Answer, Candidate, HistoryEntry, JSONObject, Outcome, RunRecord
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 MAX_KEYWORDS = 10
@@ -47,6 +51,8 @@ class Issue:
     last_seen: str
     created_at: str
     updated_at: str
+    # Ids of issues merged into this one; they resolve to it (SPEC: Issue DB).
+    aliases: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         """The issue's own words, as embedded to represent it among candidates."""
@@ -101,11 +107,15 @@ class Applied:
 @dataclass
 class IssueDB:
     embedding_model: str
+    # What the tickets' vectors stand for (conversation_utils.EMBEDDED_TEXT); "" before it was recorded.
+    embedding_text: str = ""
     next_issue_number: int = 1
     issues: dict[str, Issue] = field(default_factory=dict)
     tickets: dict[int, TicketRecord] = field(default_factory=dict)
     runs: list[RunRecord] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
+    # Pairs of issues consolidation asked about and did not merge: pending review, rejected, or different.
+    merge_suggestions: list[MergeSuggestion] = field(default_factory=list)
 
     # ---- reading and writing -------------------------------------------------------------
 
@@ -133,17 +143,21 @@ class IssueDB:
             raise ValueError(f"schema_version {version!r}, expected {SCHEMA_VERSION}")
         issues = {}
         for raw in data["issues"]:
-            issue = Issue(**{name: raw[name] for name in Issue.__dataclass_fields__})
+            # Files written before consolidation have no aliases.
+            issue = Issue(**{name: raw[name] for name in Issue.__dataclass_fields__ if name != "aliases"},
+                          aliases=[str(a) for a in raw.get("aliases", [])])
             issue.ticket_ids = [int(t) for t in issue.ticket_ids]
             issues[issue.issue_id] = issue
         tickets = {int(ticket_id): TicketRecord.from_dict(raw) for ticket_id, raw in data["tickets"].items()}
         db = cls(
             embedding_model=str(data.get("embedding_model", "")),
+            embedding_text=str(data.get("embedding_text", "")),
             next_issue_number=int(data["next_issue_number"]),
             issues=issues,
             tickets=tickets,
             runs=[RunRecord.from_dict(run) for run in data.get("runs", [])],
             history=[HistoryEntry.from_dict(entry) for entry in data.get("history", [])],
+            merge_suggestions=[MergeSuggestion.from_dict(s) for s in data.get("merge_suggestions", [])],
         )
         db.check_consistency()
         return db
@@ -158,11 +172,13 @@ class IssueDB:
         return {
             "schema_version": SCHEMA_VERSION,
             "embedding_model": self.embedding_model,
+            "embedding_text": self.embedding_text,
             "next_issue_number": self.next_issue_number,
             "issues": issues,
             "tickets": {str(t): self.tickets[t].to_dict() for t in sorted(self.tickets)},
             "runs": [run.to_dict() for run in self.runs],
             "history": [entry.to_dict() for entry in self.history],
+            "merge_suggestions": [s.to_dict() for s in sorted(self.merge_suggestions, key=MergeSuggestion.order)],
         }
 
     def save(self, path: Path, *, compact: bool = False) -> None:
@@ -341,8 +357,11 @@ class IssueDB:
         self._mark_reviewed(record, now)
         return issue.issue_id
 
-    def merge(self, keep_id: str, other_id: str, now: str) -> None:
-        """Merge issue `other_id` into `keep_id`; the kept issue keeps its names."""
+    def merge(self, keep_id: str, other_id: str, now: str, *, action: str | None = "merge",
+              details: JSONObject | None = None) -> None:
+        """Merge issue `other_id` into `keep_id`: the kept issue keeps its names, and `other_id` (with its own
+        aliases) becomes an alias of it. `action` names the change in `history` (None: not recorded, for
+        issues no run has shown anyone yet)."""
         for issue_id in (keep_id, other_id):
             self._known(issue_id)
         if keep_id == other_id:
@@ -352,8 +371,22 @@ class IssueDB:
             self.tickets[ticket_id].issue_id = keep_id
             keep.ticket_ids.append(ticket_id)
         keep.provisional = keep.provisional and other.provisional
+        if action is not None:
+            keep.aliases = sorted({*keep.aliases, other_id, *other.aliases})
+            self.log(now, action, {"kept": keep_id, "merged": other_id, "ticket_ids": sorted(other.ticket_ids),
+                                   **(details or {})})
         self._refresh(keep, now)
-        self.log(now, "merge", {"kept": keep_id, "merged": other_id, "ticket_ids": sorted(other.ticket_ids)})
+
+    def resolve(self, issue_id: str) -> str | None:
+        """The issue an id names now: itself, or the issue it was merged into; None when it is gone."""
+        if issue_id in self.issues:
+            return issue_id
+        return next((i.issue_id for i in self.issues.values() if issue_id in i.aliases), None)
+
+    def pair_settled(self, first: str, second: str) -> bool:
+        """True when consolidation already asked about these two issues and did not merge them."""
+        pair = {first, second}
+        return any({s.keep_issue_id, s.other_issue_id} == pair for s in self.merge_suggestions)
 
     def _known(self, issue_id: str) -> None:
         if issue_id not in self.issues:
@@ -363,6 +396,29 @@ class IssueDB:
         record.reviewed = True
         record.flagged = False
         record.decided_at = now
+
+
+@dataclass
+class MergeSuggestion:
+    """A pair consolidation did not merge: `pending` (the model was unsure: a reviewer decides), `rejected`
+    (a reviewer said no) or `different` (the model said no). None of them is asked about again."""
+
+    keep_issue_id: str
+    other_issue_id: str
+    confidence: float
+    reason: str
+    status: str
+    at: str
+
+    def order(self) -> tuple[str, str]:
+        return (self.keep_issue_id, self.other_issue_id)
+
+    def to_dict(self) -> JSONObject:
+        return dict(vars(self))
+
+    @classmethod
+    def from_dict(cls, raw: JSONObject) -> MergeSuggestion:
+        return cls(**{name: raw[name] for name in cls.__dataclass_fields__})  # type: ignore[arg-type]
 
 
 def rank_keywords(own: list[str], member_keywords: Iterable[list[str]]) -> list[str]:
@@ -449,15 +505,25 @@ def check_embedding_model(db: IssueDB, path: Path, embedding_model: str) -> None
         )
 
 
-def load_for_run(files: SideFiles, embedding_model: str) -> tuple[IssueDB, bool]:
-    """The DB to continue from: an interrupted run's checkpoint, else the DB, else a new one."""
+def load_for_run(files: SideFiles, embedding_model: str,
+                 embedding_text: str = EMBEDDED_TEXT) -> tuple[IssueDB, bool]:
+    """The DB to continue from: an interrupted run's checkpoint, else the DB, else a new one.
+
+    A DB whose vectors stood for other text (`embedding_text`) is taken as it is: the run re-embeds its
+    tickets from their stored conversations when it indexes them.
+    """
     for path, resumed in ((files.checkpoint, True), (files.db, False)):
         if not path.exists():
             continue
         db = IssueDB.load(path)
         check_embedding_model(db, path, embedding_model)
+        if db.embedding_text != embedding_text:
+            if db.tickets:
+                log.info("%s was embedded by %s; re-embedding its tickets by %s", path,
+                         db.embedding_text or "whole threads", embedding_text)
+            db.embedding_text = embedding_text
         return db, resumed
-    return IssueDB(embedding_model=embedding_model), False
+    return IssueDB(embedding_model=embedding_model, embedding_text=embedding_text), False
 
 
 def save_final(db: IssueDB, files: SideFiles) -> None:

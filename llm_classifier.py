@@ -7,25 +7,26 @@ import logging
 import math
 import re
 from collections.abc import Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from conversation_utils import transcript
 from env import DEFAULT_CONFIDENCE_THRESHOLD
 from llm_client import LLMClient, LLMRequestRejected
 from prompts_config import (
     ANSWER_SCHEMA,
-    RECHECK_SCHEMA,
+    CONSOLIDATION_SCHEMA,
     corrective_message,
+    render_consolidation_messages,
     render_messages,
-    render_recheck_messages,
 )
-from records import Answer, Candidate, Conversation, JSONObject, Outcome
+from records import Answer, Candidate, Conversation, JSONObject, Outcome, PairVerdict
 
 if TYPE_CHECKING:
     from decider import FinishedRun, PreparedTicket
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REQUIRED_FIELDS = tuple(ANSWER_SCHEMA["required"])
 # The longest conversation the model reads; a longer one keeps its start and end (transcript()).
@@ -86,25 +87,28 @@ def validate_answer(data: JSONObject, candidate_ids: set[str]) -> Answer:
     )
 
 
-def validate_recheck(data: JSONObject, candidate_ids: set[str], first: Answer) -> Answer:
-    """The first answer moved to the candidate a recheck names (with its confidence), or unchanged on null."""
+def validate_verdict(data: JSONObject, issue_ids: set[str]) -> PairVerdict:
+    """A consolidation answer from parsed JSON, or InvalidAnswer naming the first problem found."""
     if not isinstance(data, dict):
         raise InvalidAnswer("the answer is not a JSON object")
-    missing = [name for name in ("issue_id", "confidence") if name not in data]
+    missing = [name for name in ("same_problem", "keep_issue_id", "confidence") if name not in data]
     if missing:
         raise InvalidAnswer(f"missing field(s): {', '.join(missing)}")
-    issue_id = _issue_id(data["issue_id"], candidate_ids)
-    confidence = _confidence(data["confidence"])
-    if issue_id is None:
-        return first
-    return replace(first, issue_id=issue_id, confidence=confidence, notes=_text(data, "notes", allow_null=True))
+    same = data["same_problem"]
+    if not isinstance(same, bool):
+        raise InvalidAnswer(f"same_problem must be true or false, not {type(same).__name__}")
+    keep = _issue_id(data["keep_issue_id"], issue_ids, "keep_issue_id")
+    if same and keep is None:
+        raise InvalidAnswer(f"keep_issue_id must be one of {', '.join(sorted(issue_ids))} when same_problem is true")
+    return PairVerdict(same, keep if same else None, _confidence(data["confidence"]),
+                       _text(data, "notes", allow_null=True) if "notes" in data else "")
 
 
-def _issue_id(value: object, candidate_ids: set[str]) -> str | None:
+def _issue_id(value: object, candidate_ids: set[str], field_name: str = "issue_id") -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidAnswer(f"issue_id must be a string or null, not {type(value).__name__}")
+        raise InvalidAnswer(f"{field_name} must be a string or null, not {type(value).__name__}")
     value = value.strip()
     if value.lower() in _NULL_IDS:
         return None
@@ -114,7 +118,8 @@ def _issue_id(value: object, candidate_ids: set[str]) -> str | None:
     if value.lower() in by_case:
         return by_case[value.lower()]
     allowed = ", ".join(sorted(candidate_ids)) or "none: answer null"
-    raise InvalidAnswer(f"issue_id {value[:40]!r} is not one of the candidates ({allowed})")
+    shown = "candidates" if field_name == "issue_id" else "issues shown"
+    raise InvalidAnswer(f"{field_name} {value[:40]!r} is not one of the {shown} ({allowed})")
 
 
 def _text(data: JSONObject, name: str, allow_null: bool = False) -> str:
@@ -199,51 +204,84 @@ class LLMClassifier:
             logger.info("ticket %s: conversation trimmed to %d characters for the model",
                         ticket.ticket_id, self.max_prompt_chars)
         candidate_ids = {c.issue_id for c in ticket.candidates}
-        outcome = self._ask(ticket.ticket_id, render_messages(text, ticket.candidates), ANSWER_SCHEMA,
-                            lambda data: validate_answer(data, candidate_ids))
-        return replace(outcome, trimmed=trimmed)
+        asked = self._ask(ticket.ticket_id, render_messages(text, ticket.candidates), ANSWER_SCHEMA,
+                          lambda data: validate_answer(data, candidate_ids), self.max_corrections)
+        return asked.outcome(ticket.ticket_id, trimmed)
 
     def second_look(self, ticket: PreparedTicket, first: Answer, candidates: list[Candidate]) -> Outcome:
-        """Ask whether a ticket answered "new issue" (`first`) is one of `candidates`, the issues started since.
-
-        The Outcome's answer is `first`, moved to the named candidate if the model names one.
-        """
-        candidate_ids = {c.issue_id for c in candidates}
+        """Ask again, with the same prompt and schema, whether a ticket answered "new issue" (`first`) is one
+        of `candidates`: issues that came close to its own description, or that others started meanwhile."""
         text, _ = self.ticket_text(ticket.conversation)
-        return self._ask(ticket.ticket_id, render_recheck_messages(text, first.to_dict(), candidates),
-                         RECHECK_SCHEMA, lambda data: validate_recheck(data, candidate_ids, first))
+        candidate_ids = {c.issue_id for c in candidates}
+        asked = self._ask(ticket.ticket_id, render_messages(text, candidates), ANSWER_SCHEMA,
+                          lambda data: validate_answer(data, candidate_ids), self.max_corrections)
+        return asked.outcome(ticket.ticket_id)
+
+    def judge_pair(self, issues: list[JSONObject]) -> Asked[PairVerdict]:
+        """Whether two issues (prompt objects with examples) are one problem; one corrective retry (SPEC)."""
+        ids = {str(issue["issue_id"]) for issue in issues}
+        label = "issues " + " and ".join(sorted(ids))
+        if self.redact:  # the examples are customers' words
+            redact = self.redact
+            issues = [{**issue, "examples": [redact(str(e)) for e in issue.get("examples") or []]} for issue in issues]
+        return self._ask(label, render_consolidation_messages(issues), CONSOLIDATION_SCHEMA,
+                         lambda data: validate_verdict(data, ids), max_corrections=1)
 
     def finish(self, run: FinishedRun) -> None:
-        """Nothing to do once a run's tickets are applied: the model named each issue as it started it."""
+        """Consolidate: ask about pairs of confirmed issues that may be one problem, closest first."""
+        from consolidation import ask_about_close_pairs
+
+        ask_about_close_pairs(run, self.judge_pair, threshold=self.threshold or 0.0, concurrency=self.concurrency)
 
     def _ask(
-        self, ticket_id: int, messages: list[dict[str, str]], schema: JSONObject,
-        validate: Callable[[JSONObject], Answer],
-    ) -> Outcome:
+        self, label: int | str, messages: list[dict[str, str]], schema: JSONObject,
+        validate: Callable[[JSONObject], T], max_corrections: int,
+    ) -> Asked[T]:
+        """Ask until the answer validates, telling the model what was wrong, at most `max_corrections` times."""
         keys = tuple(schema["required"])
-        outcome = Outcome(ticket_id=ticket_id, answer=None)
-        for attempt in range(1 + self.max_corrections):
+        asked: Asked[T] = Asked(None)
+        for attempt in range(1 + max(0, max_corrections)):
             try:
                 result = self.client.complete(messages, schema=schema)
             except LLMRequestRejected as exc:
-                logger.warning("ticket %s: %s", ticket_id, exc)
-                outcome = replace(outcome, reason=str(exc))
+                logger.warning("ticket %s: %s" if isinstance(label, int) else "%s: %s", label, exc)
+                asked = replace(asked, reason=str(exc))
                 break
-            outcome = replace(
-                outcome,
-                calls=outcome.calls + 1,
-                prompt_tokens=outcome.prompt_tokens + result.prompt_tokens,
-                completion_tokens=outcome.completion_tokens + result.completion_tokens,
-                raw_replies=[*outcome.raw_replies, result.text],
+            asked = replace(
+                asked,
+                calls=asked.calls + 1,
+                prompt_tokens=asked.prompt_tokens + result.prompt_tokens,
+                completion_tokens=asked.completion_tokens + result.completion_tokens,
+                raw_replies=[*asked.raw_replies, result.text],
             )
             try:
-                return replace(outcome, answer=validate(parse_json_answer(result.text)), reason="")
+                return replace(asked, value=validate(parse_json_answer(result.text)), reason="")
             except ValueError as exc:
-                outcome = replace(outcome, reason=f"invalid model answer: {exc}")
-                logger.info("ticket %s: try %d: %s", ticket_id, attempt + 1, outcome.reason)
+                asked = replace(asked, reason=f"invalid model answer: {exc}")
+                logger.info("%s: try %d: %s", f"ticket {label}" if isinstance(label, int) else label,
+                            attempt + 1, asked.reason)
                 messages = [
                     *messages,
                     {"role": "assistant", "content": result.text or "(empty reply)"},
                     corrective_message(str(exc), keys),
                 ]
-        return replace(outcome, reason=f"{outcome.reason} (after {outcome.calls} tries)") if outcome.calls else outcome
+        return replace(asked, reason=f"{asked.reason} (after {asked.calls} tries)") if asked.calls else asked
+
+
+@dataclass(frozen=True)
+class Asked(Generic[T]):
+    """What asking the model until it answered validly gave: the value (None if it never did) and its cost."""
+
+    value: T | None
+    reason: str = ""
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    raw_replies: list[str] = field(default_factory=list)
+
+    def outcome(self, ticket_id: int, trimmed: bool = False) -> Outcome:
+        """The ticket's Outcome, when the value is an Answer."""
+        answer = self.value if isinstance(self.value, Answer) else None
+        return Outcome(ticket_id=ticket_id, answer=answer, reason=self.reason, prompt_tokens=self.prompt_tokens,
+                       completion_tokens=self.completion_tokens, calls=self.calls, raw_replies=self.raw_replies,
+                       trimmed=trimmed)

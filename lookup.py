@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conversation_utils import ConversationStore, customer_text
+from conversation_utils import ConversationStore, problem_statement
 from embeddings import DEFAULT_TEXT_WEIGHT, EmbeddingCache, normalize_rows
 from errors import UsageError
 from issue_clusterer import IssueDB, check_embedding_model
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 ISSUES_SHOWN = 5
 TICKETS_SHOWN = 3
-QUERY_CHARS = 1500  # the window customer_text gives a ticket, so a pasted text and a ticket compare alike
+QUERY_CHARS = 1500  # the window problem_statement gives a ticket, so a pasted text and a ticket compare alike
 
 
 @dataclass
@@ -49,7 +49,7 @@ def build_index(db: IssueDB, store: ConversationStore, embedder: EmbeddingCache)
         if conversation is None:
             continue
         ticket_ids.append(ticket_id)
-        texts.append(customer_text(conversation))
+        texts.append(problem_statement(conversation))
         subjects[ticket_id] = conversation["subject"]
         urls[ticket_id] = conversation.get("url") or ""
     issues = db.confirmed_issues()
@@ -124,7 +124,7 @@ def lookup(db_path: Path, store: ConversationStore, embedder: EmbeddingCache, *,
                 f"ticket {ticket_id} is not in {store.root}: fetch it first with "
                 f"python -m main --ticket-ids {ticket_id} --fetch-only"
             ) from None
-        query_text = customer_text(conversation)
+        query_text = problem_statement(conversation)
         query: JSONObject = {"ticket_id": ticket_id, "subject": conversation["subject"]}
     else:
         query_text = " ".join(str(text).split())[:QUERY_CHARS]

@@ -8,13 +8,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from candidates import TOP_K, IssueIndex
 from clock import Now, StageClock, now_iso
-from conversation_utils import customer_text
+from conversation_utils import problem_statement
 from decider import Decider, PreparedTicket
 from errors import Interrupted, SiloError
 from issue_clusterer import IssueDB
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 # MiniLM scores unrelated tickets well below this: an issue under it is not worth a second look.
 RECHECK_FLOOR = 0.35
+# A second look shows at most this many issues found by the answer's description, and none whose
+# description is less similar to the answer's than this.
+SECOND_LOOK_ISSUES = 5
+SECOND_LOOK_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,19 @@ def prepare_ticket(index: IssueIndex, conversation: Conversation, vector: np.nda
 @dataclass
 class _Pending:
     ticket: PreparedTicket
+    # The DB's next issue number when the ticket's issues were last chosen: later ones it has not seen.
     issues_before: int
     future: Future[Outcome]
-    # Set while the ticket's "new issue" answer is being rechecked against issues started since.
+    # The answer so far, while a second look at it is in flight.
     first: Outcome | None = None
+    # Every issue a prompt has shown the ticket.
+    shown: set[str] = field(default_factory=set)
+    looked: bool = False
+    # The DB's next issue number when the ticket was last checked for a second look: nothing new, no check.
+    checked: int = -1
+
+    def answered(self) -> bool:
+        return self.first is None and self.future.done()
 
 
 class ClassifyLoop:
@@ -120,7 +133,7 @@ class ClassifyLoop:
         """Vectors for the conversations that will be classified (runs in the prefetch thread)."""
         wanted = [c for c in chunk if self._needs_vector(c)]
         started = time.monotonic()
-        vectors = dict(zip((id(c) for c in wanted), self.index.embed([customer_text(c) for c in wanted]),
+        vectors = dict(zip((id(c) for c in wanted), self.index.embed([problem_statement(c) for c in wanted]),
                            strict=True)) if wanted else {}
         self.clock.add("embed", started)
         return [(c, vectors.get(id(c))) for c in chunk]
@@ -140,20 +153,22 @@ class ClassifyLoop:
                 self.index.removed(ticket_id, issue_id)
                 self.db.log(now, "reclassify", {"ticket_id": ticket_id, "from": issue_id})
             if vector is None:
-                vector = self.index.embed([customer_text(conversation)])[0]
+                vector = self.index.embed([problem_statement(conversation)])[0]
             yield conversation, vector
 
     def _make_room(self, pool: ThreadPoolExecutor, pending: deque[_Pending], workers: int) -> None:
         """Apply answered tickets in order until another call may go out.
 
-        At most `workers` calls are in flight, and one ticket more than that may wait to be applied:
-        while the oldest ticket is being rechecked, the next ticket's call goes out instead of the pool
-        idling behind it (rechecks only start at the front, so they are on the critical path).
+        At most `workers` calls are in flight, and one ticket more than that may wait to be applied.
+        While the oldest ticket gets a second look (they only start at the front, so they are on the
+        critical path), up to `workers` more may wait, so the pool keeps answering instead of idling
+        behind it.
         """
         while True:
             self._apply_answered(pool, pending)
             in_flight = sum(1 for item in pending if not item.future.done())
-            if in_flight < workers and len(pending) < workers + 1:
+            waiting_room = 2 * workers if pending and pending[0].first is not None else workers + 1
+            if in_flight < workers and len(pending) < waiting_room:
                 return
             self._wait(pending)
 
@@ -166,21 +181,41 @@ class ClassifyLoop:
         self.clock.add("classify", started)
 
     def _apply_answered(self, pool: ThreadPoolExecutor, pending: deque[_Pending]) -> None:
-        """Apply the answered tickets at the front, in ticket order; start a recheck where one is due."""
+        """Apply the answered tickets at the front, in ticket order; start second looks where due.
+
+        A ticket's second look starts as soon as its answer arrives, against the issues applied by then,
+        so it overlaps the calls of the tickets before it; at the front, the issues those started since
+        get one more look if they come close.
+        """
+        for item in list(pending)[1:]:
+            if item.answered() and not item.looked:
+                self._look_again(pool, item)
         while pending and pending[0].future.done():
             item = pending[0]
-            outcome = item.future.result()
-            if item.first is None:
-                recheck = self._recheck_candidates(item, outcome)
-                if recheck and outcome.answer is not None:
-                    self.stats.reasked += 1
-                    item.first = outcome
-                    item.future = pool.submit(self.decider.second_look, item.ticket, outcome.answer, recheck)
-                    return
-            else:
-                outcome = _after_recheck(item.first, outcome)
+            if self._look_again(pool, item):
+                return
             pending.popleft()
-            self._apply(item.ticket, outcome)
+            self._apply(item.ticket, item.future.result())
+
+    def _look_again(self, pool: ThreadPoolExecutor, item: _Pending) -> bool:
+        """Take in an answered look; start another one if the answer so far deserves it. True if one started."""
+        outcome = item.future.result()
+        if item.first is not None:  # a second look came back
+            self.stats.second_look_calls += outcome.calls
+            outcome = _after_second_look(item.first, outcome)
+            item.first, item.future = None, _done(outcome)
+        if item.checked == self.db.next_issue_number:
+            return False  # no issue started since the last check
+        item.checked = self.db.next_issue_number
+        again = self._second_look_candidates(item, outcome)
+        if not again or outcome.answer is None:
+            return False
+        self.stats.reasked += 0 if item.looked else 1
+        item.first, item.looked = outcome, True
+        item.shown |= {c.issue_id for c in again}
+        item.issues_before = self.db.next_issue_number
+        item.future = pool.submit(self.decider.second_look, item.ticket, outcome.answer, again)
+        return True
 
     def _apply(self, ticket: PreparedTicket, outcome: Outcome) -> None:
         self._count(outcome)
@@ -206,23 +241,44 @@ class ClassifyLoop:
             self._last_checkpoint = time.monotonic()
         self.clock.add("write", started)
 
-    def _recheck_candidates(self, item: _Pending, outcome: Outcome) -> list[Candidate]:
-        """The issues started after a ticket's candidates were chosen that its "new issue" answer missed.
+    def _second_look_candidates(self, item: _Pending, outcome: Outcome) -> list[Candidate]:
+        """The issues a confident "new issue" answer deserves a second look at (SPEC: the model's contract).
 
-        Tickets are classified in parallel but applied in order, so a ticket may not have seen an
-        issue that an earlier ticket created; without a recheck, concurrency would split issues.
+        Two kinds the first prompt could not weigh: confirmed issues whose own descriptions are nearer the
+        answer's description than any candidate the model turned down (the pre-filter missed them), and
+        issues that earlier tickets started while this one was being answered (tickets are asked in
+        parallel but applied in order; without this, concurrency would change the DB). The second kind
+        is looked at for unsure answers too, so that their suggestions do not depend on timing either.
         """
         answer = outcome.answer
-        threshold = self.decider.threshold or 0.0
-        if answer is None or answer.issue_id is not None or answer.confidence < threshold:
+        threshold = self.decider.threshold
+        if answer is None or answer.issue_id is not None or threshold is None:
             return []
-        created_since = self.db.issues_created_since(item.issues_before)
+        shown = item.shown | {c.issue_id for c in item.ticket.candidates}
+        near: dict[str, float] = {}
+        # The answer's own description finds what the pre-filter missed, once, for a confident answer
+        # (an unsure one is flagged for a person anyway).
+        if not item.looked and answer.confidence >= threshold:
+            described = self.index.described_near(answer, self.config.top_k + SECOND_LOOK_ISSUES)
+            turned_down = [described[i] for i in shown if i in described]
+            bar = max([SECOND_LOOK_FLOOR, *turned_down])
+            near = {i: s for i, s in described.items() if i not in shown and s >= bar}
+            near = dict(sorted(near.items(), key=lambda pair: (-pair[1], pair[0]))[:SECOND_LOOK_ISSUES])
+        for issue_id, similarity in self._started_meanwhile(item, answer).items():
+            if issue_id not in shown:
+                near[issue_id] = max(similarity, near.get(issue_id, -1.0))
+        ranked = sorted(near, key=lambda issue_id: (-near[issue_id], issue_id))[: self.config.top_k]
+        return [self.db.issues[i].as_candidate(near[i]) for i in ranked]
+
+    def _started_meanwhile(self, item: _Pending, answer: Answer) -> dict[str, float]:
+        """Issues started after the ticket's candidates were chosen that would have been offered to it."""
+        created_since = [i for i in self.db.issues_created_since(item.issues_before) if i in self.index]
         if not created_since:
-            return []
+            return {}
         shown = item.ticket.candidates
         # Close = it would have been offered: as near as the farthest candidate shown, or, while the DB
         # has fewer issues than candidates, near enough to be the same problem at all (unrelated tickets
-        # score well below RECHECK_FLOOR with MiniLM), so a young DB does not recheck nearly every ticket.
+        # score well below RECHECK_FLOOR with MiniLM), so a young DB does not look twice at nearly every ticket.
         bar = min((c.similarity for c in shown), default=RECHECK_FLOOR)
         if len(shown) < self.config.top_k:
             bar = min(bar, RECHECK_FLOOR)
@@ -230,14 +286,13 @@ class ClassifyLoop:
         close = {i: s for i, s in self.index.similarity_to(vector, created_since).items() if s >= bar}
         if close and shown:
             close = self._nearer_than_rejected(item.ticket, answer, close)
-        ranked = sorted(close, key=lambda issue_id: (-close[issue_id], issue_id))[: self.config.top_k]
-        return [self.db.issues[i].as_candidate(close[i]) for i in ranked]
+        return close
 
     def _nearer_than_rejected(self, ticket: PreparedTicket, answer: Answer,
                               close: dict[str, float]) -> dict[str, float]:
         """Keep the issues nearer to the ticket than the nearest candidate the model turned down, by the
         ticket's vector or by the model's description of its problem; a farther one is almost never its
-        issue, and rechecking every ticket against it would cost a call per "new issue" answer.
+        issue, and looking twice at every ticket for it would cost a call per "new issue" answer.
         """
         shown = [c.issue_id for c in ticket.candidates]
         nearest_shown = max(self.index.similarity_to(ticket.vector, shown).values(), default=-1.0)
@@ -255,13 +310,25 @@ class ClassifyLoop:
         self.stats.trimmed += int(outcome.trimmed)
 
 
-def _after_recheck(first: Outcome, second: Outcome) -> Outcome:
-    """One outcome from a ticket's first answer and its recheck; a failed recheck keeps the first, flagged."""
+def _done(outcome: Outcome) -> Future[Outcome]:
+    future: Future[Outcome] = Future()
+    future.set_result(outcome)
+    return future
+
+
+def _after_second_look(first: Outcome, second: Outcome) -> Outcome:
+    """One outcome from a ticket's first answer and its second look.
+
+    The second answer stands when it names one of the issues shown again; a null keeps the first
+    answer's new issue; no valid answer keeps the first, flagged.
+    """
     flag_reason = ""
     answer = second.answer
     if answer is None:
         answer = first.answer
-        flag_reason = f"not checked against the issues started meanwhile: {second.reason}"
+        flag_reason = f"not checked against the close issues of a second look: {second.reason}"
+    elif answer.issue_id is None:
+        answer = first.answer
     return replace(
         first,
         answer=answer,

@@ -108,6 +108,16 @@ class Outcome:
     trimmed: bool = False
 
 
+@dataclass(frozen=True)
+class PairVerdict:
+    """A consolidation answer: are two issues one problem, which to keep, how sure."""
+
+    same_problem: bool
+    keep_issue_id: str | None
+    confidence: float
+    notes: str = ""
+
+
 @dataclass
 class RunSummary:
     """What one run did, as stored in the DB's `runs` and printed at the end.
@@ -132,7 +142,12 @@ class RunSummary:
     model_calls: int | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    # Tickets given a second look; the calls second looks and consolidation took (model_calls holds all).
     reasked: int | None = None
+    second_look_calls: int | None = None
+    consolidation_calls: int | None = None
+    consolidated: int | None = None
+    merge_suggestions: int | None = None
     trimmed: int | None = None
     new_issue_ids: list[str] | None = None
     grown_issue_ids: list[tuple[str, int]] | None = None
@@ -223,10 +238,25 @@ class RunStats:
     model_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Tickets given a second look (the summary's historical name), and the calls those and consolidation took.
     reasked: int = 0
+    second_look_calls: int = 0
+    consolidation_calls: int = 0
+    consolidated: int = 0
+    merge_suggestions: int = 0
     trimmed: int = 0
     new_issue_ids: list[str] = field(default_factory=list)
     grown: dict[str, int] = field(default_factory=dict)
+
+    def merged(self, keep: str, other: str, tickets: int) -> None:
+        """Issue `other`, of `tickets` tickets, was merged into `keep`: what it added this run grows `keep`."""
+        added = self.grown.pop(other, 0)
+        if other in self.new_issue_ids:
+            self.new_issue_ids.remove(other)
+            self.issues_created = len(self.new_issue_ids)
+            added = tickets
+        if keep not in self.new_issue_ids and added:
+            self.grown[keep] = self.grown.get(keep, 0) + added
 
 
 @dataclass

@@ -52,6 +52,10 @@ def build_summary(
     summary.prompt_tokens = stats.prompt_tokens
     summary.completion_tokens = stats.completion_tokens
     summary.reasked = stats.reasked
+    summary.second_look_calls = stats.second_look_calls
+    summary.consolidation_calls = stats.consolidation_calls
+    summary.consolidated = stats.consolidated
+    summary.merge_suggestions = stats.merge_suggestions
     summary.trimmed = stats.trimmed
     summary.new_issue_ids = list(stats.new_issue_ids)
     summary.grown_issue_ids = grown[:10]
@@ -74,7 +78,12 @@ def format_summary(summary: RunSummary, paths: dict[str, str]) -> str:
         )
         tokens = f"{summary.prompt_tokens} prompt + {summary.completion_tokens} completion tokens"
         cost = f", about ${summary.estimated_cost:.4f}" if summary.estimated_cost is not None else ""
-        lines.append(f"Model: {summary.model_calls} calls, {tokens}{cost}")
+        kinds = f" ({summary.second_look_calls} second looks, {summary.consolidation_calls} consolidation)" \
+            if summary.second_look_calls or summary.consolidation_calls else ""
+        lines.append(f"Model: {summary.model_calls} calls{kinds}, {tokens}{cost}")
+        if summary.consolidated or summary.merge_suggestions:
+            lines.append(f"Consolidation: {summary.consolidated} issues merged into older ones; "
+                         f"{summary.merge_suggestions} merge suggestions for review")
     lines.append(f"Freshdesk credits: {summary.credits:g}; time {summary.seconds:g} s")
     lines.extend(f"{label}: {path}" for label, path in paths.items())
     return "\n".join(lines)

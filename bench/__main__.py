@@ -228,15 +228,15 @@ def _stage_times(stderr: str) -> dict[str, float]:
 # ----------------------------------------------------------------------------------------- micro-benchmarks
 
 def embedding_speed(count: int = 96, chars: int = 1000) -> tuple[float, float]:
-    """Ticket-length texts (customer_text of bench tickets, padded to `chars`) embedded per wall second, and
+    """Ticket-length texts (problem_statement of bench tickets, padded to `chars`) embedded per wall second, and
     per CPU second divided by the cores the session uses (what an idle machine would reach)."""
-    from conversation_utils import clean_conversation, customer_text
+    from conversation_utils import clean_conversation, problem_statement
     from embeddings import LocalEmbedder
 
     desk, _ = bench_desk(count, seed=3)
     texts = []
     for thread in desk:
-        text = customer_text(clean_conversation(thread["ticket"], thread["conversations"], ""))
+        text = problem_statement(clean_conversation(thread["ticket"], thread["conversations"], ""))
         while len(text) < chars:
             text = f"{text} {text}"
         texts.append(text[:chars])

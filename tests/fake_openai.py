@@ -5,6 +5,8 @@ Replies are scripted (a queue) or computed by a responder callable. A reply is o
 - ``FakeOpenAI.error(status, message, headers=...)``: an HTTP error with an OpenAI-style body;
 - ``FakeOpenAI.drop()``: the connection is closed without an answer;
 - a dict ``{"content": str, "finish_reason": ..., "delay": seconds}`` for finer control.
+Consolidation questions (two issues between <issues> tags) go to `consolidation`, which by default
+says "same problem" when both issues have the same category.
 """
 
 from __future__ import annotations
@@ -56,6 +58,20 @@ def candidates_in(request: dict) -> list[dict]:
     return json.loads(match.group(1)) if match else []
 
 
+def issues_in(request: dict) -> list[dict]:
+    """The two issues of a consolidation request (the JSON array inside <issues>), [] for a ticket's."""
+    match = re.search(r"<issues>\s*(.*?)\s*</issues>", _first_user_message(request), re.DOTALL)
+    return json.loads(match.group(1)) if match else []
+
+
+def same_category(request: dict) -> Reply:
+    """Answers a consolidation request: the same problem when both issues have the same category."""
+    first, second = issues_in(request)
+    same = first["category"].casefold() == second["category"].casefold()
+    return json.dumps({"same_problem": same, "keep_issue_id": min(first["issue_id"], second["issue_id"]) if same
+                       else None, "confidence": 0.9, "notes": "same category" if same else "different"})
+
+
 def ticket_in(request: dict) -> str:
     """The ticket text of a chat request (inside <ticket>), for responders."""
     match = re.search(r"<ticket>\s*(.*?)\s*</ticket>", _first_user_message(request), re.DOTALL)
@@ -93,8 +109,11 @@ class FakeOpenAI:
         seed: int = 0,
         models: set[str] | None = None,
         embedding_dim: int = 384,
+        consolidation: Responder = same_category,
     ) -> None:
         self.responder = responder or _default_responder
+        # Consolidation questions (two issues, no ticket) go here, so ticket responders need not know them.
+        self.consolidation = consolidation
         self.api_key = api_key
         self.latency = latency
         self.json_schema_supported = json_schema_supported
@@ -186,7 +205,7 @@ class FakeOpenAI:
                                   code="model_not_found")
             if self._script:
                 return self._script.popleft()
-        return self.responder(request)
+        return self.consolidation(request) if issues_in(request) else self.responder(request)
 
     def _completion(self, request: dict, reply: dict) -> dict:
         content = reply["content"]

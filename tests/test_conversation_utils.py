@@ -10,8 +10,8 @@ import pytest
 from conversation_utils import (
     ConversationStore,
     clean_conversation,
-    customer_text,
     html_to_text,
+    problem_statement,
     strip_quoted_history,
     strip_signature,
     transcript,
@@ -363,7 +363,7 @@ def test_gmail_signature_markup_is_dropped():
     assert conv["messages"][0]["text"] == "Login loops back to the start page."
 
 
-# -- customer_text and transcript -----------------------------------------------------------------------
+# -- problem_statement and transcript -------------------------------------------------------------------
 def _thread():
     convs = [
         reply("<div>Please update to 4.2.</div>", at="2026-01-05T10:00:00Z", cid=1),
@@ -373,22 +373,26 @@ def _thread():
     return clean_conversation(ticket(), convs, "u")
 
 
-def test_customer_text_puts_customer_words_first_and_skips_private_notes():
-    text = customer_text(_thread())
-    assert text == (
-        "Export to PDF fails\n\nThe PDF export shows a blank page.\n\nThe update did not help.\n\n"
-        "Please update to 4.2."
-    )
-    assert "CDN" not in text
+def test_problem_statement_is_the_subject_and_the_opening_message():
+    text = problem_statement(_thread())
+    assert text == "Export to PDF fails\n\nThe PDF export shows a blank page."
+    assert "update" not in text.lower() and "CDN" not in text  # follow-ups, agents and notes are chatter
 
 
-def test_customer_text_fits_the_budget_at_a_word_boundary():
+def test_problem_statement_takes_later_customer_words_while_the_opening_says_too_little():
+    conv = _thread()
+    conv["subject"] = "Help"
+    conv["messages"][0]["text"] = "Hi there"
+    assert problem_statement(conv) == "Help\n\nHi there\n\nThe update did not help."
+
+
+def test_problem_statement_fits_the_budget_at_a_word_boundary():
     conv = _thread()
     conv["messages"][0]["text"] = "word " * 1000
-    text = customer_text(conv, max_chars=1000)
+    text = problem_statement(conv, max_chars=1000)
     assert 900 < len(text) <= 1000
     assert text.endswith("word")
-    assert customer_text(conv, max_chars=1000) == text
+    assert problem_statement(conv, max_chars=1000) == text
 
 
 def test_transcript_labels():

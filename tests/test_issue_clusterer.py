@@ -157,3 +157,18 @@ def test_db_or_checkpoint_from_another_embedding_model_is_refused(tmp_path, whic
     IssueDB(embedding_model="other-model").save(getattr(files, which))
     with pytest.raises(UsageError, match=f"{getattr(files, which)} was built with embeddings from other-model"):
         load_for_run(files, "m")
+
+
+def test_db_embedded_by_whole_threads_is_taken_and_marked_for_re_embedding(tmp_path, caplog):
+    files = SideFiles.for_db(tmp_path / "silo_issues_db.json")
+    old = IssueDB(embedding_model="m")
+    apply(old, 1, answer())
+    data = old.to_dict()
+    del data["embedding_text"]  # written before vectors stood for the problem statement
+    files.db.write_text(json.dumps(data))
+    with caplog.at_level("INFO"):
+        db, resumed = load_for_run(files, "m")
+    assert not resumed and db.tickets.keys() == {1}
+    assert db.embedding_text == "problem-statement"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{files.db} was embedded by whole threads; re-embedding its tickets by problem-statement"]
