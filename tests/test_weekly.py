@@ -265,6 +265,7 @@ def test_stale_lock_is_taken_over_with_a_warning(fakes, capsys, tmp_path):
     assert sorted(IssueDB.load(tmp_path / "output" / "silo_issues_db.json").tickets) == ids
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_exits_130_and_the_rerun_resumes(tmp_path):
     ids = seed_store(tmp_path, 12)
 
