@@ -42,14 +42,15 @@ def remove_stale_parts(folder: Path | str) -> int:
     removed = 0
     for part in Path(folder).glob(".*.part"):
         match = _PART_NAME.match(part.name)
-        if match and not _pid_alive(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             with contextlib.suppress(OSError):
                 part.unlink()
                 removed += 1
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (it may be another program that reused the pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

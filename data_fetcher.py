@@ -258,6 +258,7 @@ class FreshdeskClient:
         max_tries: int = 6,
         pool_size: int = 3,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         window_seconds: float = 60.0,
         backoff_factor: float = 1.0,
         backoff_max: float = 60.0,
@@ -276,7 +277,7 @@ class FreshdeskClient:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
-        self._clock = time.monotonic
+        self._clock = clock  # with `sleep`, lets tests run rate limits on a virtual clock
         self._pacer = RatePacer(window_seconds, reserve=max(1, pool_size), clock=self._clock)
         self._lock = threading.Lock()
         self._reached = False

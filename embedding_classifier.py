@@ -7,7 +7,6 @@ nearest large one at the end of the run.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ import numpy as np
 
 from conversation_utils import problem_statement
 from records import Answer, Candidate, Outcome
+from text_terms import terms
 
 if TYPE_CHECKING:
     from decider import FinishedRun, PreparedTicket
@@ -167,44 +167,11 @@ def plan_small_issue_folds(
     return plan
 
 
-_WORD = re.compile(r"[a-z][a-z0-9]*(?:'[a-z]+)?")
-_STOPWORD_TEXT = """
-    a about above after again against all also am an and any are aren't as at be because been before being
-    below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
-    during each few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here
-    here's hers herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself
-    let's me more most mustn't my myself no nor not of off on once only or other ought our ours ourselves
-    out over own same shan't she she'd she'll she's should shouldn't so some such than that that's the their
-    theirs them themselves then there there's these they they'd they'll they're they've this those through
-    to too under until up very was wasn't we we'd we'll we're we've were weren't what what's when when's
-    where where's which while who who's whom why why's will with won't would wouldn't you you'd you'll
-    you're you've your yours yourself yourselves
-    hi hello hey dear thanks thank thx please pls yes yeah yep ok okay sure regards cheers best kind
-    just like want wanted need needs needed would could get got getting know let help hoping wondering
-    im ive id dont cant wont also really still well one something anything today now way able us via
-"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-
-_ADDRESS = re.compile(r"\S+@\S+|https?://\S+|www\.\S+")
-
-
-def _terms(text: str) -> list[str]:
-    """Words without stopwords, plus bigrams of neighbouring kept words."""
-    # Email addresses and links are people and places, not the problem ("example com").
-    text = _ADDRESS.sub(" ", text.lower())
-    words = [w.replace("'", "") if w.endswith("'s") else w for w in _WORD.findall(text)]
-    kept: list[str | None] = [w if len(w) > 2 and w not in STOPWORDS else None for w in words]
-    # Only true neighbours: bridging stopwords gave pairs such as "status last".
-    bigrams = [f"{a} {b}" for a, b in zip(kept, kept[1:], strict=False) if a and b and a != b]
-    return [w for w in kept if w] + bigrams
-
-
 def name_issues(texts_by_issue: dict[str, list[str]], top_n: int = 5) -> dict[str, tuple[str, list[str]]]:
     """A short category and up to `top_n` (at most 10) keywords per issue: its words that are frequent
     in its tickets and rare in the other issues' (c-TF-IDF). Deterministic."""
     top_n = max(1, min(top_n, 10))
-    counts = {issue_id: Counter(t for text in texts for t in _terms(text)) for issue_id, texts in
+    counts = {issue_id: Counter(t for text in texts for t in terms(text)) for issue_id, texts in
               texts_by_issue.items()}
     overall: Counter[str] = Counter()
     for counter in counts.values():

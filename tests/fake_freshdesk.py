@@ -365,6 +365,32 @@ def _validation(field: str, message: str, code: str = "invalid_value") -> _Answe
                          "errors": [{"field": field, "message": message, "code": code}]})
 
 
+class VirtualClock:
+    """Test time for the fake and the client: reading it costs nothing and sleeping moves it on at once.
+
+    A sleep ends at the sleeper's last reading plus the seconds asked (never before now), so threads
+    waiting side by side move time to the latest of their ends, not to the sum of their waits.
+    """
+
+    def __init__(self, start: float = 1000.0):
+        self._now = start
+        self._lock = threading.Lock()
+        self._read = threading.local()
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        with self._lock:
+            self._read.at = self._now
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.waits.append(seconds)
+            start = getattr(self._read, "at", self._now)
+            self._now = max(self._now, start + max(0.0, seconds))
+            self._read.at = self._now
+
+
 class FakeFreshdesk:
     """A Freshdesk API v2 look-alike on 127.0.0.1 with an ephemeral port; use as a context manager."""
 
@@ -384,6 +410,9 @@ class FakeFreshdesk:
         conversation_page_size: int | None = None,
         rate_limit_headers: bool = True,
         credit_unit: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        link_base: str | None = None,
+        on_request: Callable[[str], None] | None = None,
     ):
         self.api_key = api_key
         self.rate_limit = rate_limit
@@ -398,6 +427,13 @@ class FakeFreshdesk:
         self.rate_limit_headers = rate_limit_headers
         # Scales every charge, e.g. 0.5 to exercise decimal X-RateLimit-* values.
         self.credit_unit = credit_unit
+        # Rate-limit windows run on this clock (a VirtualClock shared with the client: no real waiting).
+        self.clock = clock
+        # Where Link next-page URLs point; another server's URL makes a cross-origin link.
+        self.link_base = link_base
+        # Called with each request's path before it is answered, on the handler's thread (tests hold
+        # requests with it to force an order of events).
+        self.on_request = on_request
         self._threads: dict[int, Thread] = {t["ticket"]["id"]: t for t in tickets}
         self.seed = seed
         self._attempts: collections.Counter[str] = collections.Counter()
@@ -458,6 +494,7 @@ class FakeFreshdesk:
         self.dropped = 0
         self.unauthorized = 0
         self.paths: list[str] = []
+        self.auth_headers: list[str] = []  # every Authorization header received
 
     @property
     def requests_total(self) -> int:
@@ -487,9 +524,13 @@ class FakeFreshdesk:
         endpoint, route = self._route(parts.path)
         with self._lock:
             self.paths.append(request.path)
+            if "Authorization" in request.headers:
+                self.auth_headers.append(request.headers["Authorization"])
             self.hits[endpoint] += 1
             self._attempts[request.path] += 1
             attempt = self._attempts[request.path]
+        if self.on_request is not None:
+            self.on_request(request.path)
         # Faults depend on (seed, request, attempt), not on thread timing, so fault tests cannot flake.
         roll = random.Random(f"{self.seed}:{request.path}:{attempt}").random()
         if roll < self.drop_rate:
@@ -545,7 +586,7 @@ class FakeFreshdesk:
     def _charge(self, cost: float) -> dict[str, str] | None:
         """Charge `cost` credits in the current window; None when the window is spent (429)."""
         with self._lock:
-            moment = time.monotonic()
+            moment = self.clock()
             if self._window_origin is None:
                 self._window_origin = moment
             index = int((moment - self._window_origin) // self.window_seconds)
@@ -570,9 +611,10 @@ class FakeFreshdesk:
     def _retry_after(self) -> int:
         # Freshdesk sends whole seconds until the window resets.
         with self._lock:
-            origin = self._window_origin or time.monotonic()
+            now = self.clock()
+            origin = self._window_origin or now
             end = origin + (self._window_index + 1) * self.window_seconds
-            return max(1, math.ceil(end - time.monotonic()))
+            return max(1, math.ceil(end - now))
 
     @staticmethod
     def _send(request: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str]) -> None:
@@ -683,6 +725,6 @@ class FakeFreshdesk:
         items = thread["conversations"][(page - 1) * size: page * size]
         headers = {}
         if page * size < len(thread["conversations"]):
-            headers["Link"] = (f'<{self.url}/api/v2/tickets/{ticket_id}/conversations'
+            headers["Link"] = (f'<{self.link_base or self.url}/api/v2/tickets/{ticket_id}/conversations'
                                f'?per_page={per_page}&page={page + 1}>; rel="next"')
         return 1.0, items, headers

@@ -132,6 +132,7 @@ def test_a_setting_in_dot_env_is_checked_too(fakes, tmp_path):
     assert freshdesk.requests_total == 0
 
 
+@pytest.mark.slow
 def test_wrong_freshdesk_key_exits_2_with_one_line(fakes, tmp_path):
     freshdesk, llm = fakes
     result = run_cli(["--pages", "1"], tmp_path, cli_env(freshdesk, llm, FRESHDESK_API_KEY="not-the-key"))
@@ -150,6 +151,7 @@ def test_unresolvable_domain_exits_2_with_one_line(tmp_path):
            "in .env")
 
 
+@pytest.mark.slow
 def test_wrong_model_key_exits_2_with_one_line(desk, tmp_path):
     with FakeFreshdesk(desk, api_key=FRESHDESK_KEY) as freshdesk, FakeOpenAI(Oracle(), api_key="right") as llm:
         result = run_cli(["--ticket-ids", "3"], tmp_path, cli_env(freshdesk, llm))
@@ -182,6 +184,7 @@ def test_unreadable_db_or_checkpoint_is_refused_and_left_as_it_is(fakes, tmp_pat
     assert freshdesk.requests_total == 0 and llm.calls == 0
 
 
+@pytest.mark.slow
 def test_db_in_the_wrong_shape_is_refused_and_left_as_it_is(fakes, tmp_path):
     freshdesk, llm = fakes
     assert run_cli(GOOD_RUN, tmp_path, cli_env(freshdesk, llm)).returncode == 0
@@ -210,6 +213,7 @@ def test_db_path_that_is_a_folder_is_refused(fakes, tmp_path):
 # --------------------------------------------------------------------------- damaged conversation files
 
 
+@pytest.mark.slow
 def test_corrupt_conversation_is_skipped_from_cache_and_refetched_by_a_fetch_run(fakes, tmp_path):
     freshdesk, llm = fakes
     assert run_cli(["--ticket-ids", "1,2,3", "--fetch-only"], tmp_path, cli_env(freshdesk, llm)).returncode == 0
@@ -250,6 +254,7 @@ def _odd_desk() -> list[dict]:
     return [empty, surrogate, huge]
 
 
+@pytest.mark.slow
 def test_empty_non_utf8_and_huge_tickets(tmp_path):
     llm_oracle = Oracle()
     with FakeFreshdesk(_odd_desk(), api_key=FRESHDESK_KEY) as freshdesk, FakeOpenAI(llm_oracle) as llm:
@@ -283,6 +288,7 @@ def _first_db(fakes, tmp_path: Path) -> bytes:
     return (tmp_path / DB).read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where, message", [
     ("output", "error: cannot write output/silo_issues_db.json (No space left on device): free disk space or "
                "choose a writable --output; the previous file was left as it is"),
@@ -319,6 +325,7 @@ def test_full_disk_fails_with_one_line_and_keeps_the_previous_db(fakes, tmp_path
     assert not (tmp_path / "output" / "silo_issues_db.lock").exists()
 
 
+@pytest.mark.slow
 def test_output_inside_a_regular_file_fails_with_one_line(fakes, tmp_path):
     freshdesk, llm = fakes
     before = _first_db(fakes, tmp_path)

@@ -18,8 +18,13 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from tests.fake_freshdesk import FakeFreshdesk, make_thread
 from tests.fake_openai import FakeOpenAI, candidates_in, ticket_in
+
+# Two full CLI runs over a desk, at concurrency 8 and 1.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "concurrency-key-4410"

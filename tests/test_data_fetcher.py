@@ -6,14 +6,14 @@ import base64
 import logging
 import socket
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from fake_freshdesk import FakeFreshdesk, make_desk, make_thread
+from fake_freshdesk import FakeFreshdesk, VirtualClock, make_desk, make_thread
 
+import data_fetcher
 from data_fetcher import (
     RESOLVED_QUERY,
     FreshdeskClient,
@@ -37,22 +37,11 @@ KEY = "fd-secret-key-7f3a"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
-class SleepLog:
-    """Records every wait the client asks for; really sleeps up to `cap` seconds of each."""
-
-    def __init__(self, cap: float = 10.0):
-        self.waits: list[float] = []
-        self.cap = cap
-        self._lock = threading.Lock()
-
-    def __call__(self, seconds: float) -> None:
-        with self._lock:
-            self.waits.append(seconds)
-        time.sleep(min(seconds, self.cap))
-
-
 def client_for(fake: FakeFreshdesk, **kwargs) -> FreshdeskClient:
-    kwargs.setdefault("backoff_factor", 0.01)
+    """A client on the fake's clock; with a VirtualClock its waits (backoff, pacing, Retry-After) cost no time."""
+    clock = fake.clock if isinstance(fake.clock, VirtualClock) else VirtualClock()
+    kwargs.setdefault("clock", clock)
+    kwargs.setdefault("sleep", clock.sleep)
     kwargs.setdefault("timeout", 5.0)
     return FreshdeskClient(fake.url, KEY, **kwargs)
 
@@ -176,6 +165,18 @@ def test_conversations_ask_for_100_per_page_which_is_freshdesks_maximum():
     assert over.status_code == 400
 
 
+def test_a_next_page_link_to_another_origin_is_refused_and_gets_no_key():
+    thread = make_thread(7, 25, status=5)
+    # The other server (another port, so another origin) would answer the key: only the check stops it.
+    with FakeFreshdesk([thread], api_key=KEY) as other, \
+            FakeFreshdesk([thread], api_key=KEY, conversation_page_size=10, link_base=other.url) as fake, \
+            pytest.raises(FreshdeskError, match="the next-page link leaves") as caught:
+        client_for(fake).get_conversations(7)
+    assert other.requests_total == 0 and other.auth_headers == []
+    assert fake.hits["conversations"] == 1 and len(fake.auth_headers) == 1
+    assert KEY not in str(caught.value)
+
+
 # ----------------------------------------------------------------------------- list endpoint
 
 
@@ -243,28 +244,28 @@ def test_wrong_key_is_an_auth_error_without_the_key(small_desk, caplog):
 
 
 def test_unresolvable_domain_fails_fast():
-    client = FreshdeskClient("http://silo-no-such-host.invalid", KEY, sleep=SleepLog())
-    started = time.monotonic()
+    clock = VirtualClock()
+    client = FreshdeskClient("http://silo-no-such-host.invalid", KEY, sleep=clock.sleep, clock=clock)
     with pytest.raises(FreshdeskUnreachableError, match="FRESHDESK_DOMAIN") as caught:
         list(iter_search(client, 1))
-    assert time.monotonic() - started < 5
-    assert caught.value.exit_code == 2 and client.requests_made == 1
+    # Fast: one request and no retry or backoff wait, however long the resolver took to say no.
+    assert caught.value.exit_code == 2 and client.requests_made == 1 and clock.waits == []
 
 
 def test_refused_connection_on_first_request_retries_briefly_then_unreachable():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    sleeps = SleepLog(cap=0.0)
-    client = FreshdeskClient(f"http://127.0.0.1:{port}", KEY, sleep=sleeps, max_tries=6)
+    clock = VirtualClock()
+    client = FreshdeskClient(f"http://127.0.0.1:{port}", KEY, sleep=clock.sleep, clock=clock, max_tries=6)
     with pytest.raises(FreshdeskUnreachableError, match="refused"):
         client.get_ticket(1)
-    assert client.requests_made == 3 and len(sleeps.waits) == 2
+    assert client.requests_made == 3 and len(clock.waits) == 2
 
 
 def test_5xx_and_dropped_connections_are_retried(small_desk):
     with FakeFreshdesk(small_desk, api_key=KEY, fail_rate=0.2, drop_rate=0.1, seed=11) as fake:
-        client = client_for(fake, sleep=SleepLog())
+        client = client_for(fake)
         refs = list(iter_search(client, 10))
         results = list(fetch_threads(client, refs, batch_size=3, is_cached=never_cached))
     by_id = {t["ticket"]["id"]: t for t in small_desk}
@@ -277,7 +278,7 @@ def test_5xx_and_dropped_connections_are_retried(small_desk):
 def test_persistent_5xx_gives_up_naming_the_path(small_desk):
     ticket_id = small_desk[0]["ticket"]["id"]
     with FakeFreshdesk(small_desk, api_key=KEY, fail_rate=1.0) as fake:
-        client = client_for(fake, max_tries=4, sleep=SleepLog())
+        client = client_for(fake, max_tries=4)
         with pytest.raises(FreshdeskError) as caught:
             client.get_ticket(ticket_id)
     assert f"/api/v2/tickets/{ticket_id}" in str(caught.value) and "503" in str(caught.value)
@@ -310,26 +311,49 @@ def test_ticket_ids_warn_about_unresolved_status_but_keep_them(caplog):
 
 def test_429_waits_for_retry_after_then_succeeds():
     desk = [make_thread(i, 1) for i in range(1, 6)]
-    sleeps = SleepLog()
+    clock = VirtualClock()
     # No X-RateLimit headers: the client cannot pace, so it meets the limit.
-    with FakeFreshdesk(desk, api_key=KEY, rate_limit=3, window_seconds=1.0, rate_limit_headers=False) as fake:
-        client = client_for(fake, sleep=sleeps)
+    with FakeFreshdesk(desk, api_key=KEY, rate_limit=3, window_seconds=1.0, rate_limit_headers=False,
+                       clock=clock) as fake:
+        client = client_for(fake)
         tickets = [client.get_ticket(i) for i in range(1, 6)]
     assert [t["id"] for t in tickets] == [1, 2, 3, 4, 5]
-    assert fake.throttled >= 1 and client.throttled == fake.throttled
-    assert sleeps.waits.count(1.0) == fake.throttled  # Retry-After: 1
+    assert fake.throttled == 1 and client.throttled == 1
+    assert clock.waits == [1.0]  # Retry-After: 1, and nothing else
+
+
+def test_a_429_storm_ends_after_the_cap_with_an_error():
+    clock = VirtualClock()
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        # Without a cap the client would wait forever: fail instead of hanging.
+        assert len(clock.waits) <= 100, "the client kept waiting on 429s"
+
+    # A rate limit of 0: every answer is 429, whatever the client waits.
+    with FakeFreshdesk([make_thread(1, 1)], api_key=KEY, rate_limit=0, clock=clock) as fake, \
+            pytest.raises(FreshdeskError, match="rate-limited 21 times in a row") as caught:
+        client_for(fake, sleep=sleep).get_ticket(1)
+    assert "lower BATCH_SIZE" in str(caught.value) and caught.value.exit_code == 1
+    # Each wait is the Retry-After the fake sent (the rest of its 60 s window).
+    assert clock.waits == [60.0] * data_fetcher._MAX_THROTTLE_WAITS
+    assert fake.throttled == data_fetcher._MAX_THROTTLE_WAITS + 1
 
 
 def test_pacing_keeps_429s_few_at_the_rate_limit():
     desk = [make_thread(i, 2, status=4) for i in range(1, 61)]
-    with FakeFreshdesk(desk, api_key=KEY, rate_limit=20, window_seconds=0.5) as fake:
-        client = client_for(fake, window_seconds=0.5, pool_size=3)
+    clock = VirtualClock()
+    # A trial account's 50 credits a minute, with three workers: 122 credits take three windows.
+    with FakeFreshdesk(desk, api_key=KEY, rate_limit=50, window_seconds=60.0, clock=clock) as fake:
+        client = client_for(fake, pool_size=3)
         refs = list(iter_search(client, 2))
         results = list(fetch_threads(client, refs, batch_size=3, is_cached=never_cached))
     assert len(results) == 60
-    # 122 credits at 20 per window: six windows' worth, with at most a couple of 429s.
     assert fake.credits_charged == 122
-    assert fake.throttled <= 2
+    # On a shared virtual clock the pacer's estimate of the window is exact: no 429 at all (unpaced,
+    # the same run meets 2 to 6), and the run takes the three windows it needs, no more.
+    assert fake.throttled == 0
+    assert 120.0 <= clock() - 1000.0 < 180.0
 
 
 def test_pacer_spaces_the_last_credits_over_the_rest_of_the_window():
@@ -365,10 +389,21 @@ def test_fetch_threads_keeps_the_order_of_refs_with_a_pool():
     # Threads of very different lengths, one conversation a page, so workers finish out of order.
     lengths = [9, 1, 0, 7, 2, 12, 1, 5, 0, 3, 8, 1]
     desk = [make_thread(i + 1, n, status=4) for i, n in enumerate(lengths)]
-    with FakeFreshdesk(desk, api_key=KEY, conversation_page_size=1, latency=0.002) as fake:
+    sixth_started, held = threading.Event(), []
+
+    def hold_the_first(path: str) -> None:
+        # Ticket 1 is answered only once ticket 6 is asked for: with 4 workers, two later tickets are done.
+        if path.startswith("/api/v2/tickets/6/conversations"):
+            sixth_started.set()
+        elif path.startswith("/api/v2/tickets/1/conversations") and not held:
+            held.append(sixth_started.wait(4))
+
+    with FakeFreshdesk(desk, api_key=KEY, conversation_page_size=1) as fake:
         client = client_for(fake)
         refs = list(iter_ticket_ids(client, [t["ticket"]["id"] for t in desk]))
+        fake.on_request = hold_the_first
         results = list(fetch_threads(client, refs, batch_size=4, is_cached=never_cached))
+    assert held == [True]
     assert [ref.id for ref, _ in results] == [t["ticket"]["id"] for t in desk]
     assert [len(thread.conversations) for _, thread in results] == lengths
     # Descriptions came with the refs: no second GET of the tickets.

@@ -18,6 +18,9 @@ import main
 from tests.fake_freshdesk import FakeFreshdesk, make_desk
 from tests.fake_openai import FakeOpenAI, candidates_in, ticket_in
 
+# Every test here drives whole CLI runs against the fakes.
+pytestmark = pytest.mark.slow
+
 KEY = "e2e-freshdesk-key-7731"
 END = datetime(2026, 11, 20, tzinfo=timezone.utc)
 

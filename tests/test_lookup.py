@@ -131,6 +131,7 @@ def test_cli_with_the_local_model(offline_env, capsys):
     assert result["tickets"][0]["issue_id"] == billing
 
 
+@pytest.mark.slow
 def test_lookup_time_on_a_cached_desk(tmp_path):
     timing = lookup_time_benchmark(tmp_path, n_tickets=600, n_issues=40, repeats=3)
     assert timing["embedded_per_lookup"] == 1  # only the query text; tickets and issues come from the cache

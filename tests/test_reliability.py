@@ -35,6 +35,9 @@ from tests.e2e_support import (
 from tests.fake_freshdesk import FakeFreshdesk
 from tests.fake_openai import FakeOpenAI
 
+# Faults, kills and signals against real CLI processes, each run to the end and re-run.
+pytestmark = pytest.mark.slow
+
 ARGS = ["--pages", "2", "--quiet"]
 LOW_CONFIDENCE = {7, 33}
 DB = Path("output") / "silo_issues_db.json"

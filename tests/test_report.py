@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import browser
+import pytest
 
 from issue_clusterer import IssueDB
 from records import TicketInfo
@@ -207,6 +208,7 @@ def sample_db(count: int = 12, seed: int = 7) -> tuple[IssueDB, dict[int, str]]:
     return make_db(issues, tickets, runs=[{"summary": summary}]), subjects
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(tmp_path):
     db, subjects = sample_db()
     html_path, png_path = tmp_path / "report.html", tmp_path / "report.png"

@@ -259,19 +259,22 @@ def seed_store(root: Path, n: int) -> list[int]:
 
 
 def test_second_run_exits_1_naming_the_holder(fakes, capsys, tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    lock = tmp_path / "output" / "silo_issues_db.lock"
+    # A process that really holds the lock: a pid written into the file blocks nothing by itself.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from run_lock import RunLock; lock = RunLock(sys.argv[1]); lock.acquire(); "
+         "print('held', flush=True); sys.stdin.read()", str(lock)],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        lock = tmp_path / "output" / "silo_issues_db.lock"
-        lock.parent.mkdir()
-        lock.write_text(f"{holder.pid}\n")
+        assert holder.stdout.readline() == "held\n"
         seed_store(tmp_path, 2)
         code, _, err = run(capsys, "--from-cache")
         assert code == 1
-        assert f"pid {holder.pid}" in err
+        assert f"pid {holder.pid}" in err and err.strip().endswith("wait for it to finish, or use a different --output")
         assert lock.read_text().strip() == str(holder.pid)
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()
 
 
 def test_stale_lock_is_taken_over_with_a_warning(fakes, capsys, tmp_path):
@@ -288,6 +291,7 @@ def test_stale_lock_is_taken_over_with_a_warning(fakes, capsys, tmp_path):
     assert sorted(IssueDB.load(tmp_path / "output" / "silo_issues_db.json").tickets) == ids
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_exits_130_and_the_rerun_resumes(tmp_path):
     ids = seed_store(tmp_path, 12)
 
