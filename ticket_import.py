@@ -3,8 +3,9 @@
 - CSV: one row per ticket; `,` `;` or tab separated (read from the header line), an optional BOM, quoted
   newlines. Headers are matched through an alias table (Freshdesk's "Ticket ID", "Subject",
   "Description", "Status", "Created time", "Last update time", ...; Zendesk's "Id", "Created at", ...);
-  `--map COLUMN=FIELD` overrides it. Optional columns "Customer reply 1", "Agent reply 1",
-  "Private note 1" (and their aliases, numbered or not) add later messages, in column order.
+  `--map COLUMN=FIELD` overrides it. Optional columns "Customer reply N", "Agent reply N" and
+  "Private note N" (and their aliases) add later messages: in the order of N when every one is numbered
+  (so one row can hold any interleaving), else in column order.
 - JSON (an array, `{"tickets": [...]}` or `{"results": [...]}`) or JSONL (one object per line) of
   Freshdesk-shaped tickets (with `conversations`), Zendesk-shaped tickets (with `comments`, as Zendesk's
   JSON export writes them), `{"ticket": ..., "comments"|"conversations": [...]}` pairs, or plain
@@ -352,6 +353,11 @@ def _normal(name: str) -> str:
     return " ".join(re.sub(r"[^0-9a-z]+", " ", name.lower()).split())
 
 
+def _number(name: str) -> int | None:
+    match = re.search(r"(\d+)\s*$", _normal(name))
+    return int(match[1]) if match else None
+
+
 def _field_of(name: str) -> str | None:
     normal = _normal(name)
     if normal in ALIASES:
@@ -405,10 +411,10 @@ def _ticket_of(record: Any, where: str, path: Path, mapping: dict[str, str],
         raise _Skip(record.reason)
     if isinstance(record, _Row):
         values: dict[str, list[str]] = {}
-        replies: list[tuple[str, str]] = []  # (field, text) in column order, so replies interleave as written
+        replies: list[tuple[str, str, int | None]] = []  # (field, text, number) in column order
         for index, target in sorted(record.columns.items()):
             if target in MESSAGE_FIELDS:
-                replies.append((target, record.cells[index]))
+                replies.append((target, record.cells[index], _number(record.header[index])))
             else:
                 values.setdefault(target, []).append(record.cells[index])
         return _plain_ticket(values, replies, [], where, path, record.record(), ticket_url)
@@ -505,13 +511,13 @@ def _plain_object(obj: dict, where: str, path: Path, mapping: dict[str, str],
     """A plain JSON ticket: its keys through --map and the alias table, plus an optional messages list."""
     wanted = {_normal(column): target for column, target in mapping.items()}
     values: dict[str, list[str]] = {}
-    replies: list[tuple[str, str]] = []
+    replies: list[tuple[str, str, int | None]] = []
     for key, value in obj.items():
         if key == "messages" or value is None or isinstance(value, (dict, list)):
             continue
         target = wanted.get(_normal(key)) or _field_of(key) or (key if key in FIELDS else None)
         if target in MESSAGE_FIELDS:
-            replies.append((target, str(value)))
+            replies.append((target, str(value), _number(key)))
         elif target is not None:
             values.setdefault(target, []).append(str(value))
     messages = obj.get("messages") or []
@@ -531,7 +537,7 @@ def _plain_object(obj: dict, where: str, path: Path, mapping: dict[str, str],
     return _plain_ticket(values, replies, extra, where, path, obj, ticket_url)
 
 
-def _plain_ticket(values: dict[str, list[str]], replies: list[tuple[str, str]], extra: list[SourceMessage],
+def _plain_ticket(values: dict[str, list[str]], replies: list[tuple[str, str, int | None]], extra: list[SourceMessage],
                   where: str, path: Path, record: dict, ticket_url: Callable[[int], str] | None
                   ) -> ImportedTicket | None:
     """A ticket from field values, reply columns (field, text) and messages; the opening message first."""
@@ -551,7 +557,7 @@ def _plain_ticket(values: dict[str, list[str]], replies: list[tuple[str, str]], 
     description = one("description")
     if description:
         messages.append({**_body(description), "speaker": "user", "private": False, "created_at": created})
-    for name, value in replies:
+    for name, value in _in_thread_order(replies):
         speaker, private = MESSAGE_FIELDS[name]
         if value.strip():
             messages.append({**_body(value), "speaker": speaker, "private": private, "created_at": ""})
@@ -566,6 +572,14 @@ def _plain_ticket(values: dict[str, list[str]], replies: list[tuple[str, str]], 
     raw = {"source": "file", "imported_from": str(path), "where": where, "record": record, "ticket": ticket,
            "messages": messages}
     return ImportedTicket(ticket_id, updated, _file_conversation(ticket, messages, url), raw, where)
+
+
+def _in_thread_order(replies: list[tuple[str, str, int | None]]) -> list[tuple[str, str]]:
+    """Reply columns in thread order: by their numbers ("Customer reply 2" after "Agent reply 1") when every
+    one is numbered, else as the columns stand."""
+    if replies and all(number is not None for _, _, number in replies):
+        replies = sorted(replies, key=lambda reply: reply[2])  # type: ignore[arg-type, return-value]
+    return [(name, value) for name, value, _ in replies]
 
 
 def _file_conversation(ticket: dict, messages: list, url: str) -> Conversation:

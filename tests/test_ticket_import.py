@@ -40,13 +40,20 @@ def csv_time(stamp: str) -> str:
     return stamp.replace("T", " ").removesuffix("Z")
 
 
-def freshdesk_csv(desk: list[dict], separator: str = ",", bom: bool = False) -> str:
-    """The desk as Freshdesk's CSV ticket export writes it: plain-text descriptions, named statuses."""
+def freshdesk_csv(desk: list[dict], separator: str = ",", bom: bool = False, thread: bool = False) -> str:
+    """The desk as Freshdesk's CSV ticket export writes it: plain-text descriptions, named statuses.
+
+    With `thread`, numbered "Customer reply N" / "Agent reply N" / "Private note N" columns add every later
+    message in plain text, as a script that joins the conversations to the export would."""
+    longest = max(len(t["conversations"]) for t in desk) if thread else 0
+    # Grouped by kind, as a spreadsheet would lay them out: the numbers give the thread order.
+    replies = [f"{kind} {n}" for kind in ("Customer reply", "Agent reply", "Private note")
+               for n in range(1, longest + 1)]
     out = io.StringIO()
     writer = csv.writer(out, delimiter=separator, lineterminator="\r\n")
-    writer.writerow(FRESHDESK_CSV_HEADER)
-    for thread in desk:
-        t = thread["ticket"]
+    writer.writerow(FRESHDESK_CSV_HEADER + replies)
+    for item in desk:
+        t = item["ticket"]
         solved = csv_time(t["updated_at"]) if t["status"] in (4, 5) else ""
         row = {"Ticket ID": t["id"], "Subject": t["subject"], "Description": t["description_text"],
                "Status": STATUS_NAMES[t["status"]], "Priority": "Medium", "Source": "Email", "Type": "Problem",
@@ -56,7 +63,11 @@ def freshdesk_csv(desk: list[dict], separator: str = ",", bom: bool = False) -> 
                "Agent interactions": 2, "Customer interactions": 1, "Resolution status": "Within SLA",
                "Tags": ",".join(t["tags"]), "Full name": "Jana Novak", "Contact ID": t["requester_id"],
                "Email": "jana@example.org"}
-        writer.writerow([row.get(name, "") for name in FRESHDESK_CSV_HEADER])
+        if thread:
+            for n, c in enumerate(item["conversations"], start=1):
+                kind = "Private note" if c["private"] else "Customer reply" if c["incoming"] else "Agent reply"
+                row[f"{kind} {n}"] = c["body_text"]
+        writer.writerow([row.get(name, "") for name in FRESHDESK_CSV_HEADER + replies])
     return ("\ufeff" if bom else "") + out.getvalue()
 
 
@@ -99,14 +110,22 @@ def test_zendesk_json_export_and_csv_export_give_the_api_paths_conversations(des
     ndjson = write(tmp_path, "zendesk-export.json", "\n".join(json.dumps(r) for r in export_records(desk)) + "\n")
     from_json = {t.id: t.conversation for t in read_export(ndjson)}
     from_csv = {t.id: t.conversation for t in read_export(write(tmp_path, "tickets.csv", freshdesk_csv(desk)))}
-    assert set(api) == set(from_json) == set(from_csv) == {t["ticket"]["id"] for t in kept(desk)}
+    threaded = read_export(write(tmp_path, "threads.csv", freshdesk_csv(desk, thread=True)))
+    from_threads = {t.id: t.conversation for t in threaded}
+    assert set(api) == set(from_json) == set(from_csv) == set(from_threads) == {t["ticket"]["id"] for t in kept(desk)}
+
+    def said(conv: dict) -> list[tuple[str, bool, str]]:
+        return [(m["speaker"], m["private"], m["text"]) for m in conv["messages"]]
+
     for ticket_id, conv in api.items():
         # The JSON export holds the whole thread: the same conversation, up to the link.
         assert {**from_json[ticket_id], "url": conv["url"]} == conv
-        # The CSV export holds the description only: the same problem statement, and the same text to embed.
+        # A CSV with reply columns: the same messages (replies carry no times of their own).
+        assert said(from_threads[ticket_id]) == said(conv)
+        assert customer_text(from_threads[ticket_id]) == customer_text(conv)
+        # The plain CSV export holds the description only: the same problem statement.
         assert problem_text(from_csv[ticket_id]) == problem_text(conv)
-        assert customer_text(from_csv[ticket_id]).startswith(problem_text(conv)[0])
-        assert from_csv[ticket_id]["status"] == conv["status"]
+        assert from_csv[ticket_id]["status"] == from_threads[ticket_id]["status"] == conv["status"]
 
 
 # ----------------------------------------------------------------------------- CSV
