@@ -450,10 +450,11 @@ class ZendeskClient:
                     ".env (Admin Center > Apps and integrations > APIs > Zendesk API, with token access on)"
                 )
             if status == 403:
-                who = "an admin's" if export else "an agent's who may view these tickets"
-                raise ZendeskAuthError(
-                    f"Zendesk refused GET {path} (403): it needs {who} API token; check ZENDESK_EMAIL in .env"
-                )
+                # The incremental export is "Allowed for: Admins" (Incremental Exports).
+                need = ("the incremental export needs an admin: set ZENDESK_EMAIL and ZENDESK_API_TOKEN in .env "
+                        "to an admin's" if export else
+                        "the agent of ZENDESK_EMAIL may not view it: use the token of an agent who may, in .env")
+                raise ZendeskAuthError(f"Zendesk refused GET {path} (403): {need}")
             if 300 <= status < 400:
                 target = urlsplit(response.headers.get("Location", "")).netloc or "another page"
                 raise ZendeskUnreachableError(
