@@ -576,7 +576,9 @@ class ZendeskClient:
                 f"{SEARCH_MAX_RESULTS:,} results, {SEARCH_PER_PAGE} a page"
             )
         path = "/api/v2/search.json"
-        params = {"query": query, "page": page, "per_page": per_page, "sort_by": "updated_at",
+        # created_at is sortable both as the sort_by parameter and as the order_by keyword (Search), and
+        # newest first is the order Freshdesk's search returns too.
+        params = {"query": query, "page": page, "per_page": per_page, "sort_by": "created_at",
                   "sort_order": "desc"}
         response = self._get(self.url("/search.json", params), "search")
         if response.status_code in (400, 422):
@@ -714,7 +716,7 @@ def search_query(extra: str | None = None) -> str:
 
 def iter_search(client: ZendeskClient, pages: int, query: str | None = None, *, per_page: int = SEARCH_PER_PAGE
                 ) -> Iterator[ZendeskTicketRef]:
-    """Solved and closed tickets from search pages 1..`pages`, most recently updated first.
+    """Solved and closed tickets from search pages 1..`pages`, newest first.
 
     A Zendesk page holds 100 tickets, so `--pages N` is up to 100·N tickets, N from 1 to 10: the
     search API's cap of 1,000 results a query (Search, "Results limit"). Use --since for more."""

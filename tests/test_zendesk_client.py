@@ -345,9 +345,9 @@ def test_search_serves_100_a_page_and_stops_at_a_short_page(clock):
     assert fake.hits["search"] == 3
     params = query_of(fake.paths[0])
     assert params == {"query": "type:ticket status>hold", "page": "1", "per_page": "100",
-                      "sort_by": "updated_at", "sort_order": "desc"}
-    updated = [ref.updated_at for ref in refs]
-    assert updated == sorted(updated, reverse=True)
+                      "sort_by": "created_at", "sort_order": "desc"}
+    created = [ref.created_at for ref in refs]
+    assert created == sorted(created, reverse=True)
 
 
 def test_search_stops_at_1000_results_and_the_fake_refuses_beyond(clock):
