@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from atomic_io import write_json_atomic
 from errors import DatabaseError
@@ -494,6 +495,11 @@ def _clean_body(html: str | None, text: str | None) -> str:
     return strip_signature(_strip_quoted_lines(plain))
 
 
+def clean_body(html: str | None, text: str | None) -> str:
+    """A message body as plain new text: the HTML (or, without it, the text) minus quotes and signatures."""
+    return _clean_body(html, text)
+
+
 def clean_conversation(ticket: dict, conversations: list[dict], ticket_url: str) -> Conversation:
     """The SPEC's conversation JSON from a ticket and its conversations, as Freshdesk returns them."""
     by_agent = ticket.get("source") == _SOURCE_OUTBOUND_EMAIL
@@ -536,6 +542,68 @@ def clean_conversation(ticket: dict, conversations: list[dict], ticket_url: str)
         "url": ticket_url,
         "messages": messages,
     }
+
+
+# -- generic sources (Zendesk, exported files) ----------------------------------------------------------
+class SourceMessage(TypedDict, total=False):
+    """One message as a non-Freshdesk source gives it, before cleaning."""
+
+    speaker: Literal["user", "agent"]
+    html: str | None
+    text: str | None
+    private: bool
+    created_at: str
+
+
+def conversation_from_messages(
+    *,
+    ticket_id: int,
+    subject: str,
+    status: int,
+    created_at: str,
+    updated_at: str,
+    url: str,
+    messages: Iterable[SourceMessage],
+) -> Conversation:
+    """The SPEC's conversation JSON from generic messages, each body through `clean_body`.
+
+    Messages are put in time order when every one has a readable `created_at` (a stable sort, so the
+    opening message stays first on ties); otherwise they keep the order given."""
+    items = list(messages)
+    moments = [_moment(m.get("created_at") or "") for m in items]
+    if items and all(moment is not None for moment in moments):
+        order = sorted(range(len(items)), key=lambda i: moments[i])  # type: ignore[arg-type, return-value]
+        items = [items[i] for i in order]
+    collapsed: list[Message] = []
+    for item in items:
+        text = clean_body(item.get("html"), item.get("text"))
+        if not text:
+            continue
+        speaker: Literal["user", "agent"] = "user" if item.get("speaker") == "user" else "agent"
+        private = bool(item.get("private"))
+        last = collapsed[-1] if collapsed else None
+        if last and (last["speaker"], last["private"]) == (speaker, private):
+            last["text"] = f"{last['text']}\n\n{text}"
+            continue
+        collapsed.append({"speaker": speaker, "text": text, "private": private, "incoming": speaker == "user",
+                          "created_at": item.get("created_at") or ""})
+    return {
+        "ticket_id": int(ticket_id),
+        "subject": " ".join(_without_surrogates(str(subject or "")).split()),
+        "status": int(status),
+        "created_at": created_at or "",
+        "updated_at": updated_at or "",
+        "url": url,
+        "messages": collapsed,
+    }
+
+
+def _moment(stamp: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(stamp.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -672,11 +740,16 @@ class ConversationStore:
         return sorted(ids)
 
 
-def reclean_store(store: ConversationStore, ticket_url: Callable[[int], str]) -> tuple[int, list[str]]:
+def reclean_store(
+    store: ConversationStore,
+    ticket_url: Callable[[int], str],
+    clean: Callable[[dict, str], Conversation] | None = None,
+) -> tuple[int, list[str]]:
     """Rebuild every cleaned conversation from its raw API answers with the current cleaning code.
 
-    A ticket keeps the link its cleaned file had (else `ticket_url`). Returns the count rebuilt and
-    one line per raw file that could not be used."""
+    A ticket keeps the link its cleaned file had (else `ticket_url`). `clean(raw, url)` rebuilds raw
+    answers of any source (ticket_import.conversation_from_raw); without it only Freshdesk's are used.
+    Returns the count rebuilt and one line per raw file that could not be used."""
     names = [p.name for p in (store.root / "raw").glob("*.json")]
     ids = sorted(int(m.group(1)) for name in names if (m := _ID_FILE.match(name)))
     rebuilt, problems = 0, []
@@ -686,6 +759,10 @@ def reclean_store(store: ConversationStore, ticket_url: Callable[[int], str]) ->
             conversations = raw.get("conversations") or []
             if not isinstance(conversations, list) or int(raw["ticket"].get("id", -1)) != ticket_id:
                 raise DatabaseError(f"{store.raw_path(ticket_id)} is not the raw answer of ticket {ticket_id}")
+            if clean is None and raw.get("source", "freshdesk") != "freshdesk":
+                # Cleaning a Zendesk or file raw answer as Freshdesk's would silently lose its thread.
+                raise DatabaseError(f"{store.raw_path(ticket_id)} holds a {raw['source']} ticket, which "
+                                    "only a source-aware re-clean can rebuild")
         except (DatabaseError, ValueError, TypeError) as exc:
             problems.append(str(exc))
             continue
@@ -693,7 +770,12 @@ def reclean_store(store: ConversationStore, ticket_url: Callable[[int], str]) ->
             url = store.load(ticket_id)["url"]
         except (OSError, DatabaseError):
             url = ticket_url(ticket_id)
-        write_json_atomic(store.path(ticket_id), clean_conversation(raw["ticket"], conversations, url))
+        try:
+            rebuilt_conversation = clean(raw, url) if clean else clean_conversation(raw["ticket"], conversations, url)
+        except DatabaseError as exc:
+            problems.append(str(exc))
+            continue
+        write_json_atomic(store.path(ticket_id), rebuilt_conversation)
         rebuilt += 1
     return rebuilt, problems
 

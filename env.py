@@ -14,13 +14,27 @@ from errors import ConfigError
 
 DEFAULT_BATCH_SIZE = 3
 DEFAULT_CONFIDENCE_THRESHOLD = 0.7
+TICKET_SOURCES = ("freshdesk", "zendesk")
+DEFAULT_TICKET_SOURCE = "freshdesk"
 _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
+_EMAIL = re.compile(r"^[^@\s/]+@[^@\s/]+\.[^@\s/]+$")
 
 
 @dataclass(frozen=True)
 class FreshdeskSettings:
     base_url: str
     api_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ZendeskSettings:
+    base_url: str
+    email: str
+    api_token: str = field(repr=False)
+
+    def ticket_url(self, ticket_id: int) -> str:
+        # The agent interface's page for a ticket: https://<subdomain>.zendesk.com/agent/tickets/<id>.
+        return f"{self.base_url}/agent/tickets/{ticket_id}"
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,10 @@ class Settings:
     confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
     llm_price_input: float | None = None
     llm_price_output: float | None = None
+    ticket_source: str = DEFAULT_TICKET_SOURCE
+    zendesk_subdomain: str | None = None
+    zendesk_email: str | None = None
+    zendesk_api_token: str | None = field(default=None, repr=False)
 
     def freshdesk(self) -> FreshdeskSettings:
         """Freshdesk settings, or a ConfigError naming what to set."""
@@ -65,6 +83,33 @@ class Settings:
                 "Freshdesk profile settings (see .env.example)"
             )
         return FreshdeskSettings(freshdesk_base_url(self.freshdesk_domain), self.freshdesk_api_key)
+
+    def zendesk(self) -> ZendeskSettings:
+        """Zendesk settings, or a ConfigError naming what to set."""
+        if not self.zendesk_subdomain:
+            raise ConfigError(
+                "ZENDESK_SUBDOMAIN is not set: set it in .env to your subdomain (acme), "
+                "acme.zendesk.com, or a full URL (see .env.example)"
+            )
+        base_url = zendesk_base_url(self.zendesk_subdomain)
+        if not self.zendesk_email:
+            raise ConfigError(
+                "ZENDESK_EMAIL is not set: set it in .env to the email the API token's agent signs in "
+                "with (see .env.example)"
+            )
+        # Zendesk's curl examples write the user as "{email}/token"; accept a pasted suffix.
+        email = self.zendesk_email.removesuffix("/token")
+        if not _EMAIL.match(email):
+            raise ConfigError(
+                f"ZENDESK_EMAIL={self.zendesk_email!r} is not an email address: set it to the email "
+                "the API token's agent signs in with"
+            )
+        if not self.zendesk_api_token:
+            raise ConfigError(
+                "ZENDESK_API_TOKEN is not set: set it in .env to an API token from Admin Center > "
+                "Apps and integrations > APIs > Zendesk API (see .env.example)"
+            )
+        return ZendeskSettings(base_url, email, self.zendesk_api_token)
 
     def ticket_base_url(self) -> str | None:
         """Base URL for ticket links, or None when no domain is configured (demo)."""
@@ -105,7 +150,8 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value, for scrubbing logs and outputs."""
-        return [s for s in (self.freshdesk_api_key, self.llm_api_key, self.embedding_api_key) if s]
+        secrets = (self.freshdesk_api_key, self.zendesk_api_token, self.llm_api_key, self.embedding_api_key)
+        return [s for s in secrets if s]
 
 
 def load_settings(environ: Mapping[str, str], env_file: Path | str | None = ".env") -> Settings:
@@ -134,6 +180,10 @@ def load_settings(environ: Mapping[str, str], env_file: Path | str | None = ".en
         ),
         llm_price_input=_price("LLM_PRICE_INPUT", text("LLM_PRICE_INPUT")),
         llm_price_output=_price("LLM_PRICE_OUTPUT", text("LLM_PRICE_OUTPUT")),
+        ticket_source=_ticket_source(text("TICKET_SOURCE")),
+        zendesk_subdomain=text("ZENDESK_SUBDOMAIN"),
+        zendesk_email=text("ZENDESK_EMAIL"),
+        zendesk_api_token=text("ZENDESK_API_TOKEN"),
     )
 
 
@@ -152,6 +202,35 @@ def freshdesk_base_url(domain: str) -> str:
         f"FRESHDESK_DOMAIN={domain!r} is not a domain: set it to your subdomain (acme), "
         "acme.freshdesk.com, or a full URL such as https://acme.freshdesk.com"
     )
+
+
+def zendesk_base_url(subdomain: str) -> str:
+    """`acme`, `acme.zendesk.com` or a full URL (proxies, tests), as the base URL requests go to."""
+    value = subdomain.strip().rstrip("/")
+    if "://" in value:
+        _check_url("ZENDESK_SUBDOMAIN", value)
+        return value.removesuffix("/api/v2")
+    if _SUBDOMAIN.match(value):
+        return f"https://{value}.zendesk.com"
+    host_labels = value.split(".")
+    if len(host_labels) >= 2 and all(_SUBDOMAIN.match(label) for label in host_labels):
+        return f"https://{value}"
+    raise ConfigError(
+        f"ZENDESK_SUBDOMAIN={subdomain!r} is not a subdomain: set it to your subdomain (acme), "
+        "acme.zendesk.com, or a full URL such as https://acme.zendesk.com"
+    )
+
+
+def _ticket_source(raw: str | None) -> str:
+    if raw is None:
+        return DEFAULT_TICKET_SOURCE
+    value = raw.lower()
+    if value not in TICKET_SOURCES:
+        raise ConfigError(
+            f"TICKET_SOURCE={raw!r} is invalid: set it to {' or '.join(TICKET_SOURCES)} "
+            f"(default {DEFAULT_TICKET_SOURCE}), or leave it out"
+        )
+    return value
 
 
 def _check_url(name: str, url: str) -> None:

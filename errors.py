@@ -53,6 +53,32 @@ class FreshdeskQueryError(FreshdeskError):
     exit_code = 2
 
 
+class ZendeskError(SiloError):
+    """Zendesk answered with an error the run cannot get past."""
+
+
+class ZendeskAuthError(ZendeskError):
+    """Zendesk rejected the credentials or the agent's role (401/403): a configuration problem."""
+
+    exit_code = 2
+
+
+class ZendeskUnreachableError(ZendeskError):
+    """The Zendesk host does not resolve, refuses connections or redirects away at the first request."""
+
+    exit_code = 2
+
+
+class ZendeskQueryError(ZendeskError):
+    """Zendesk refused a search query or an export start time (400/422)."""
+
+    exit_code = 2
+
+
+class ImportFileError(UsageError):
+    """An export file given to --from-file cannot be read as tickets (not UTF-8, not a table, not JSON)."""
+
+
 class LLMError(SiloError):
     """The model endpoint kept failing after bounded retries."""
 

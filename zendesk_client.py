@@ -1,0 +1,836 @@
+"""Zendesk Support API v2 client: incremental export, search and ticket comments, paced by the rate limits.
+
+Requests per run: `--since` lists up to 1,000 tickets per export request (the export allows 10
+requests a minute); `--pages N` lists 100 tickets per search request; `--ticket-ids` costs one GET
+per ticket. Every listed ticket then costs one comments request per 100 comments.
+
+Zendesk facts this module depends on (each is named again where the code relies on it):
+- Incremental exports: https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/
+  and https://developer.zendesk.com/documentation/ticketing/managing-tickets/using-the-incremental-export-api
+- Rate limits: https://developer.zendesk.com/api-reference/introduction/rate-limits and
+  https://developer.zendesk.com/documentation/api-basics/best-practices/best-practices-for-avoiding-rate-limiting
+- Search: https://developer.zendesk.com/api-reference/ticketing/ticket-management/search/
+- Pagination: https://developer.zendesk.com/api-reference/introduction/pagination/
+- Comments: https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/
+- API token auth: https://support.zendesk.com/hc/en-us/articles/4408831452954
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+import backoff
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NameResolutionError
+
+from conversation_utils import SourceMessage, conversation_from_messages
+from errors import (
+    UsageError,
+    ZendeskAuthError,
+    ZendeskError,
+    ZendeskQueryError,
+    ZendeskUnreachableError,
+)
+from records import Conversation
+
+log = logging.getLogger(__name__)
+
+# Statuses kept for issue finding; the others (new, open, pending, hold, deleted) are skipped.
+KEPT_STATUSES = ("solved", "closed")
+# The conversation JSON keeps Freshdesk's status numbers (4 resolved, 5 closed) so every stage after
+# the fetch reads one scheme; a Zendesk ticket's own status word stays in its raw answer.
+STATUS_CODES = {"new": 2, "open": 2, "pending": 3, "hold": 3, "solved": 4, "closed": 5}
+# Zendesk orders statuses new < open < pending < hold < solved < closed, so "status>hold" is solved
+# or closed; the search reference documents ":" "<" and ">" as operators.
+SEARCH_STATUS_FILTER = "type:ticket status>hold"
+SEARCH_PER_PAGE = 100  # search: at most 100 results a page ...
+SEARCH_MAX_RESULTS = 1000  # ... and 1,000 a query; a later page is a 422 (Search API, "Results limit")
+EXPORT_PER_PAGE = 1000  # the incremental export's default and largest page
+EXPORT_REQUESTS_PER_MINUTE = 10  # Incremental Exports, "Rate limits": 10 requests a minute
+# The export leaves out items changed in the minute before the request, and a start_time within that
+# minute is refused (Using the Incremental Export API); a few seconds more absorb clock skew.
+EXPORT_LAG_SECONDS = 60
+_START_TIME_MARGIN = 5
+COMMENTS_PAGE_SIZE = 100  # page[size] is at most 100 on most endpoints (Pagination)
+_MAX_COMMENT_PAGES = 100  # a ticket holds at most 5,000 comments (Ticket Comments), 50 pages
+_MAX_EXPORT_PAGES = 100_000
+_FIRST_CONTACT_TRIES = 3
+_USER_AGENT = "silo-issues/0.1"
+
+
+@dataclass(frozen=True)
+class ZendeskTicketRef:
+    """One listed ticket (export, search or show result), typed at the boundary."""
+
+    id: int
+    status: str  # Zendesk's own word: new, open, pending, hold, solved, closed or deleted
+    updated_at: str
+    subject: str
+    created_at: str
+    raw: dict
+
+    @classmethod
+    def from_api(cls, item: Any, where: str) -> ZendeskTicketRef:
+        try:
+            return cls(
+                id=int(item["id"]),
+                status=str(item["status"]).lower(),
+                updated_at=str(item["updated_at"]),
+                subject=str(item.get("subject") or ""),
+                created_at=str(item.get("created_at") or ""),
+                raw=item,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ZendeskError(
+                f"Zendesk returned a ticket without id/status/updated_at from {where}: "
+                "check ZENDESK_SUBDOMAIN points at the Zendesk API"
+            ) from exc
+
+
+@dataclass(frozen=True)
+class ZendeskThread:
+    """Everything fetched for one ticket, as the API returned it."""
+
+    ticket: dict
+    comments: list[dict]
+
+    def raw(self) -> dict:
+        """The shape kept in conversations/raw/{id}.json; ticket_import.conversation_from_raw re-cleans it."""
+        return raw_thread(self.ticket, self.comments)
+
+
+def raw_thread(ticket: dict, comments: list[dict]) -> dict:
+    """`{"source": "zendesk", "ticket": ..., "comments": [...]}`: the raw answers of one ticket."""
+    return {"source": "zendesk", "ticket": ticket, "comments": comments}
+
+
+class TicketNotFoundError(ZendeskError):
+    """The ticket does not exist (deleted or never created): callers skip it."""
+
+
+class _Transient(Exception):
+    """An exchange worth retrying (5xx, dropped connection, timeout)."""
+
+    def __init__(self, reason: str, kind: str = "transient"):
+        super().__init__(reason)
+        self.kind = kind  # "transient", "refused" or "dns"
+
+
+def _header_number(headers: Any, *names: str) -> float | None:
+    for name in names:
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        if math.isfinite(value):
+            return value
+    return None
+
+
+class RateBudget:
+    """Spreads requests over the account's per-minute budget, as Zendesk's answers report it.
+
+    Every Ticketing API answer carries X-Rate-Limit / X-Rate-Limit-Remaining, and list endpoints add
+    ratelimit-limit / ratelimit-remaining / ratelimit-reset (seconds until the window resets)
+    (Rate limits; Best practices for avoiding rate limiting). While plenty remain, requests go at once;
+    below `low water` the rest are spaced evenly until the window ends; when none remain, everyone waits
+    for the reset. Without ratelimit-reset, the window end is estimated late (first answer + window).
+    """
+
+    def __init__(self, window_seconds: float = 60.0, *, reserve: int = 3,
+                 clock: Callable[[], float] = time.monotonic):
+        self.window_seconds = window_seconds
+        self._reserve = reserve
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._limit: float | None = None
+        self._remaining: float | None = None  # the server's last word minus what was sent since
+        self._window_end: float | None = None
+        self._next_slot = 0.0
+        self._pending = 0  # requests sent and not yet answered
+
+    def _low_water(self) -> float:
+        return max(self._reserve + 1.0, (self._limit or 0.0) * 0.1)
+
+    def _roll(self, at: float) -> None:
+        """The window has ended: assume a fresh budget until an answer says otherwise."""
+        assert self._window_end is not None and self._limit is not None
+        following = self._window_end + self.window_seconds
+        self._window_end = following if at < following else at + self.window_seconds
+        self._remaining = self._limit - self._pending
+
+    def reserve(self) -> float:
+        """Claim a slot for one request; returns the seconds to wait before sending it."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next_slot)
+            self._pending += 1
+            if self._limit is None or self._remaining is None or self._window_end is None:
+                return start - now
+            if start >= self._window_end:
+                self._roll(start)
+            if self._remaining - 1 >= self._low_water():
+                self._remaining -= 1
+                return start - now
+            if self._remaining >= 1:
+                # Space the last requests of the window evenly over what is left of it.
+                self._next_slot = start + max(0.0, self._window_end - start) / self._remaining
+                self._remaining -= 1
+                return start - now
+            start = max(start, self._window_end)
+            self._next_slot = start
+            self._roll(start)
+            self._remaining = (self._remaining or 0.0) - 1
+            return start - now
+
+    def release(self) -> None:
+        """The request got no answer (connection error)."""
+        with self._lock:
+            self._pending = max(0, self._pending - 1)
+
+    def observe(self, limit: float | None, remaining: float | None, reset_in: float | None = None,
+                sent_at: float | None = None) -> None:
+        """Take in the rate-limit headers of an answer."""
+        with self._lock:
+            self._pending = max(0, self._pending - 1)
+            if limit is None or remaining is None or limit <= 0:
+                return
+            now = self._clock()
+            available = remaining - self._pending
+            self._limit = limit
+            if reset_in is not None and reset_in >= 0:
+                # The server says when its window ends: trust it over any estimate.
+                self._window_end = now + reset_in
+                self._remaining = available
+                return
+            if (sent_at is not None and self._window_end is not None
+                    and sent_at < self._window_end - self.window_seconds):
+                return  # sent in an earlier window: says nothing about this one
+            if self._remaining is None or self._window_end is None:
+                self._window_end = now + self.window_seconds
+            elif available > self._remaining + limit / 4:
+                # The server's window reset before our estimate: the next one ends a window later.
+                following = self._window_end + self.window_seconds
+                self._window_end = following if self._window_end <= now < following else now + self.window_seconds
+            self._remaining = available
+
+    def throttled(self, retry_after: float) -> None:
+        """A 429: nothing is sent until Retry-After has passed."""
+        with self._lock:
+            self._pending = max(0, self._pending - 1)
+            now = self._clock()
+            self._next_slot = max(self._next_slot, now + retry_after)
+            if self._limit is not None:
+                self._window_end = now + retry_after
+                self._remaining = 0.0
+
+
+class SlidingWindow:
+    """At most `limit` requests in any `window_seconds`: the incremental export's own limit.
+
+    The export allows 10 requests a minute whatever the account's plan (Incremental Exports, "Rate
+    limits"), and its answers are not a reliable count of that budget, so the client keeps its own.
+    `margin` (2% of the window) absorbs the delay between our clock and the server's."""
+
+    def __init__(self, limit: int, window_seconds: float = 60.0, *, clock: Callable[[], float] = time.monotonic):
+        self.limit = max(1, limit)
+        self.window_seconds = window_seconds
+        self._margin = window_seconds * 0.02
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sent: collections.deque[float] = collections.deque(maxlen=self.limit)
+        self._blocked_until = 0.0
+
+    def reserve(self) -> float:
+        """Claim a slot for one request; returns the seconds to wait before sending it."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._blocked_until, self._sent[-1] if self._sent else now)
+            if len(self._sent) == self.limit:
+                start = max(start, self._sent[0] + self.window_seconds + self._margin)
+            self._sent.append(start)
+            return start - now
+
+    def throttled(self, retry_after: float) -> None:
+        """A 429 (another integration may use the export too): wait for Retry-After."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + retry_after)
+
+
+def _error_details(response: requests.Response) -> str:
+    """Zendesk's error text ("error: description"), or the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip()
+    if not isinstance(body, dict):
+        return ""
+    error, description = body.get("error"), body.get("description")
+    if isinstance(error, dict):  # {"error": {"title": ..., "message": ...}}
+        error, description = error.get("title"), error.get("message") or description
+    details = body.get("details")
+    parts = [str(p) for p in (error, description) if p]
+    if isinstance(details, dict) and details:
+        parts.append("; ".join(f"{k}: {v}" for k, v in details.items()))
+    return ": ".join(parts)[:300]
+
+
+def _connection_kind(exc: BaseException) -> str:
+    """'dns' for a name that does not resolve, 'refused' for a refused connection, else 'transient'."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (NameResolutionError, socket.gaierror)):
+            return "dns"
+        if isinstance(item, ConnectionRefusedError):
+            return "refused"
+        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return "transient"
+
+
+class ZendeskClient:
+    """One requests.Session to one Zendesk account; safe to share between worker threads.
+
+    `clock` paces (monotonic seconds); `wall_clock` (Unix seconds) keeps export start times out of the
+    last minute; `sleep` waits. Tests inject all three."""
+
+    def __init__(
+        self,
+        base_url: str,
+        email: str,
+        api_token: str,
+        *,
+        timeout: float = 30.0,
+        max_tries: int = 6,
+        max_throttle_waits: int = 10,
+        pool_size: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        window_seconds: float = 60.0,
+        export_requests_per_window: int = EXPORT_REQUESTS_PER_MINUTE,
+        backoff_factor: float = 1.0,
+        backoff_max: float = 60.0,
+    ):
+        base = base_url.rstrip("/").removesuffix("/api/v2")
+        self.base_url = base
+        self._api = f"{base}/api/v2"
+        self._timeout = timeout
+        self._max_tries = max(1, max_tries)
+        self._max_throttle_waits = max(1, max_throttle_waits)
+        self._sleep = sleep
+        self._clock = clock
+        self.wall_clock = wall_clock
+        self._backoff_factor = backoff_factor
+        self._backoff_max = backoff_max
+        self._session = requests.Session()
+        # API token auth: Basic with "{email}/token" as the user and the token as the password.
+        self._session.auth = (f"{email}/token", api_token)
+        self._session.headers.update({"Accept": "application/json", "User-Agent": _USER_AGENT})
+        # One connection more than the workers: the listing runs beside them in the caller's thread.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size) + 1, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._budget = RateBudget(window_seconds, reserve=max(1, pool_size), clock=clock)
+        self._export_window = SlidingWindow(export_requests_per_window, window_seconds, clock=clock)
+        self.window_seconds = window_seconds
+        self._lock = threading.Lock()
+        self._reached = False
+        self.requests_made = 0
+        self.throttled = 0
+        self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
+
+    @property
+    def credits_used(self) -> float:
+        """Requests answered: each one counts once against Zendesk's per-minute limits."""
+        return float(sum(self.requests_by_endpoint.values()))
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> ZendeskClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----- transport
+    def _waits(self) -> Iterator[float]:
+        waits = backoff.expo(factor=self._backoff_factor, max_value=self._backoff_max)
+        next(waits)  # backoff's generators are primed with one empty step
+        for value in waits:
+            yield backoff.full_jitter(value)
+
+    def _get(self, url: str, endpoint: str) -> requests.Response:
+        """GET with pacing, Retry-After on 429 and jittered exponential backoff; raises typed errors."""
+        path = urlsplit(url).path
+        export = endpoint == "export"
+        waits = self._waits()
+        tries = throttles = 0
+        while True:
+            delay = self._export_window.reserve() if export else self._budget.reserve()
+            if delay > 0:
+                log.debug("pacing: waiting %.2fs before GET %s", delay, path)
+                self._sleep(delay)
+            try:
+                response = self._attempt(url, path, endpoint, self._clock())
+            except _Transient as exc:
+                if not export:
+                    self._budget.release()
+                tries += 1
+                if not self._reached and exc.kind == "dns":
+                    raise ZendeskUnreachableError(
+                        f"cannot resolve the Zendesk host of {self.base_url}: check ZENDESK_SUBDOMAIN in .env"
+                    ) from exc
+                first_refused = not self._reached and exc.kind == "refused"
+                limit = min(self._max_tries, _FIRST_CONTACT_TRIES) if first_refused else self._max_tries
+                if tries >= limit:
+                    if first_refused:
+                        raise ZendeskUnreachableError(
+                            f"{self.base_url} refused the connection: check ZENDESK_SUBDOMAIN in .env "
+                            "and that the server is up"
+                        ) from exc
+                    raise ZendeskError(
+                        f"GET {path} failed {tries} times ({exc}): Zendesk may be down; try again later"
+                    ) from exc
+                wait = next(waits)
+                log.info("GET %s: %s; retry %d/%d in %.1fs", path, exc, tries, limit - 1, wait)
+                self._sleep(wait)
+                continue
+            status = response.status_code
+            if status == 429:
+                throttles += 1
+                # Rate limits: a 429 carries Retry-After, the seconds to wait before retrying.
+                retry_after = _header_number(response.headers, "Retry-After", "ratelimit-reset")
+                retry_after = self.window_seconds if retry_after is None else max(0.0, retry_after)
+                if export:
+                    self._export_window.throttled(retry_after)
+                else:
+                    self._budget.throttled(retry_after)
+                if throttles > self._max_throttle_waits:
+                    raise ZendeskError(
+                        f"GET {path} was rate-limited {throttles} times in a row: another integration may "
+                        "be using the account's API limit; try again later or lower BATCH_SIZE"
+                    )
+                log.info("GET %s: rate-limited (429); waiting %.1fs as Retry-After asks", path, retry_after)
+                self._sleep(retry_after)
+                continue
+            if status >= 500:
+                tries += 1
+                if tries >= self._max_tries:
+                    raise ZendeskError(
+                        f"GET {path} answered {status} {tries} times: Zendesk is having trouble; try again later"
+                    )
+                wait = next(waits)
+                log.info("GET %s: %d; retry %d/%d in %.1fs", path, status, tries, self._max_tries - 1, wait)
+                self._sleep(wait)
+                continue
+            if status == 401:
+                raise ZendeskAuthError(
+                    f"Zendesk rejected ZENDESK_EMAIL and ZENDESK_API_TOKEN (401) on GET {path}: check both in "
+                    ".env (Admin Center > Apps and integrations > APIs > Zendesk API, with token access on)"
+                )
+            if status == 403:
+                # The incremental export is "Allowed for: Admins" (Incremental Exports).
+                need = ("the incremental export needs an admin: set ZENDESK_EMAIL and ZENDESK_API_TOKEN in .env "
+                        "to an admin's" if export else
+                        "the agent of ZENDESK_EMAIL may not view it: use the token of an agent who may, in .env")
+                raise ZendeskAuthError(f"Zendesk refused GET {path} (403): {need}")
+            if 300 <= status < 400:
+                target = urlsplit(response.headers.get("Location", "")).netloc or "another page"
+                raise ZendeskUnreachableError(
+                    f"GET {path} was redirected to {target}: check ZENDESK_SUBDOMAIN in .env names your account"
+                )
+            return response
+
+    def _attempt(self, url: str, path: str, endpoint: str, sent_at: float) -> requests.Response:
+        """One HTTP exchange; connection problems become _Transient, answers are counted."""
+        with self._lock:
+            self.requests_made += 1
+        try:
+            # Redirects are answered, not followed: Basic auth must not travel to another host.
+            response = self._session.get(url, timeout=self._timeout, allow_redirects=False)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            kind = _connection_kind(exc)
+            reason = {"dns": "name does not resolve", "refused": "connection refused"}.get(
+                kind, "timed out" if isinstance(exc, requests.Timeout) else "connection dropped"
+            )
+            log.debug("GET %s -> %s", path, reason)
+            raise _Transient(reason, kind) from exc
+        except requests.RequestException as exc:
+            raise _Transient(type(exc).__name__) from exc
+        self._reached = True
+        headers = response.headers
+        if endpoint != "export" and response.status_code != 429:
+            # Export answers are left out: the export has its own budget, paced by SlidingWindow.
+            self._budget.observe(
+                _header_number(headers, "X-Rate-Limit", "ratelimit-limit"),
+                _header_number(headers, "X-Rate-Limit-Remaining", "ratelimit-remaining"),
+                _header_number(headers, "ratelimit-reset"),
+                sent_at,
+            )
+        with self._lock:
+            self.requests_by_endpoint[endpoint] += 1
+            if response.status_code == 429:
+                self.throttled += 1
+        log.debug("GET %s -> %d (remaining %s)", path, response.status_code,
+                  headers.get("X-Rate-Limit-Remaining", "?"))
+        return response
+
+    def _json(self, response: requests.Response, path: str) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ZendeskError(
+                f"GET {path} answered {response.status_code} with no JSON: check ZENDESK_SUBDOMAIN points at "
+                "a Zendesk account"
+            ) from exc
+
+    def _expect_ok(self, response: requests.Response, path: str, ticket_id: int | None = None) -> Any:
+        if response.status_code == 404:
+            if ticket_id is not None:
+                raise TicketNotFoundError(f"ticket {ticket_id} not found (404) at GET {path}")
+            raise ZendeskError(f"GET {path} answered 404: check ZENDESK_SUBDOMAIN points at a Zendesk account")
+        if not response.ok:
+            raise ZendeskError(
+                f"GET {path} answered {response.status_code}: {_error_details(response) or 'no details'}"
+            )
+        body = self._json(response, path)
+        if not isinstance(body, dict):
+            raise ZendeskError(f"GET {path} answered without a JSON object: check ZENDESK_SUBDOMAIN")
+        return body
+
+    def url(self, path: str, params: dict[str, Any] | None = None) -> str:
+        """An API URL; `path` starts after /api/v2."""
+        query = f"?{urlencode(params, quote_via=quote, safe='[]')}" if params else ""
+        return f"{self._api}{path}{query}"
+
+    def same_origin(self, url: str) -> bool:
+        """True when `url` is on the configured host, so the Basic-auth header may follow it."""
+        ours, theirs = urlsplit(self.base_url), urlsplit(url)
+        return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
+
+    def _checked_link(self, url: str, path: str) -> str:
+        if not self.same_origin(url):
+            # The Basic-auth header must never follow a link to another host.
+            raise ZendeskError(f"GET {path}: the next-page link leaves {self.base_url}; not followed")
+        return url
+
+    # ----- endpoints
+    def export_page(self, url: str) -> tuple[list[ZendeskTicketRef], str | None, bool]:
+        """One incremental export page: its tickets, the URL of the next page, and end_of_stream."""
+        path = "/api/v2/incremental/tickets/cursor.json"
+        response = self._get(url, "export")
+        if response.status_code in (400, 422):
+            raise ZendeskQueryError(
+                f"Zendesk refused the incremental export ({response.status_code}: "
+                f"{_error_details(response) or 'no details'}): check --since and this machine's clock"
+            )
+        body = self._expect_ok(response, path)
+        tickets = body.get("tickets")
+        if not isinstance(tickets, list):
+            raise ZendeskError(f"GET {path} answered without a tickets list: check ZENDESK_SUBDOMAIN")
+        refs = [ZendeskTicketRef.from_api(item, "the incremental export") for item in tickets]
+        end = bool(body.get("end_of_stream"))
+        next_url: str | None = None
+        if not end:
+            # Incremental Exports: the next page is ?cursor=<after_cursor> (after_url holds the same).
+            cursor = body.get("after_cursor")
+            if cursor:
+                params = {"cursor": str(cursor)}
+                per_page = _query_value(url, "per_page")
+                if per_page:
+                    params["per_page"] = per_page
+                next_url = self.url("/incremental/tickets/cursor.json", params)
+            elif body.get("after_url"):
+                next_url = self._checked_link(str(body["after_url"]), path)
+            else:
+                raise ZendeskError(f"GET {path}: end_of_stream is false but no after_cursor was sent")
+        return refs, next_url, end
+
+    def search_page(self, query: str, page: int, per_page: int = SEARCH_PER_PAGE
+                    ) -> tuple[list[ZendeskTicketRef], int, bool]:
+        """One page of ticket search: the tickets, Zendesk's total count, and whether a next page exists."""
+        if not 1 <= per_page <= SEARCH_PER_PAGE or page < 1 or page * per_page > SEARCH_MAX_RESULTS:
+            raise UsageError(
+                f"search page {page} of {per_page} is out of range: Zendesk search serves at most "
+                f"{SEARCH_MAX_RESULTS:,} results, {SEARCH_PER_PAGE} a page"
+            )
+        path = "/api/v2/search.json"
+        # created_at is sortable both as the sort_by parameter and as the order_by keyword (Search), and
+        # newest first is the order Freshdesk's search returns too.
+        params = {"query": query, "page": page, "per_page": per_page, "sort_by": "created_at",
+                  "sort_order": "desc"}
+        response = self._get(self.url("/search.json", params), "search")
+        if response.status_code in (400, 422):
+            raise ZendeskQueryError(
+                f"Zendesk refused the search \"{query}\" ({response.status_code}: "
+                f"{_error_details(response) or 'no details'}): check --query"
+            )
+        body = self._expect_ok(response, path)
+        results = body.get("results")
+        if not isinstance(results, list):
+            raise ZendeskError(f"GET {path} answered without a results list: check ZENDESK_SUBDOMAIN")
+        refs = [ZendeskTicketRef.from_api(item, "search") for item in results
+                if isinstance(item, dict) and item.get("result_type", "ticket") == "ticket"]
+        count = body.get("count")
+        return refs, int(count) if isinstance(count, (int, float)) else len(refs), bool(body.get("next_page"))
+
+    def get_ticket(self, ticket_id: int) -> dict:
+        """The ticket; TicketNotFoundError on 404."""
+        path = f"/api/v2/tickets/{int(ticket_id)}.json"
+        body = self._expect_ok(self._get(self.url(f"/tickets/{int(ticket_id)}.json"), "ticket"), path, ticket_id)
+        ticket = body.get("ticket")
+        if not isinstance(ticket, dict):
+            raise ZendeskError(f"GET {path} answered without a ticket: check ZENDESK_SUBDOMAIN")
+        return ticket
+
+    def get_comments(self, ticket_id: int) -> list[dict]:
+        """Every comment of a ticket, oldest first, the description being the first; 404 raises
+        TicketNotFoundError.
+
+        Cursor pagination (Pagination): page[size]=100, then links.next while meta.has_more."""
+        path = f"/api/v2/tickets/{int(ticket_id)}/comments.json"
+        url: str | None = self.url(f"/tickets/{int(ticket_id)}/comments.json", {"page[size]": COMMENTS_PAGE_SIZE})
+        comments: list[dict] = []
+        pages = 0
+        while url:
+            body = self._expect_ok(self._get(url, "comments"), path, ticket_id)
+            items = body.get("comments")
+            if not isinstance(items, list):
+                raise ZendeskError(f"GET {path} answered without a comments list: check ZENDESK_SUBDOMAIN")
+            comments.extend(item for item in items if isinstance(item, dict))
+            pages += 1
+            meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+            links = body.get("links") if isinstance(body.get("links"), dict) else {}
+            url = None
+            if meta.get("has_more"):
+                if not links.get("next"):
+                    raise ZendeskError(f"GET {path}: meta.has_more is true but links.next is missing")
+                url = self._checked_link(str(links["next"]), path)
+            if pages >= _MAX_COMMENT_PAGES and url:
+                raise ZendeskError(f"GET {path}: more than {_MAX_COMMENT_PAGES} pages of comments")
+        return comments
+
+
+def _query_value(url: str, name: str) -> str | None:
+    values = parse_qs(urlsplit(url).query).get(name)
+    return values[-1] if values else None
+
+
+# ----------------------------------------------------------------------------- listings
+
+
+def export_start_time(since: str | int | float, now: float) -> int:
+    """The export's start_time for `since` (Unix seconds, YYYY-MM-DD, or an ISO timestamp), kept out of the
+    last minute; a clamped start only adds tickets the run already has."""
+    if isinstance(since, (int, float)) and not isinstance(since, bool):
+        start = int(since)
+    else:
+        start = int(_parse_since(str(since)).timestamp())
+    latest = int(now) - EXPORT_LAG_SECONDS - _START_TIME_MARGIN
+    if start > latest:
+        log.warning(
+            "--since %s is within the last minute (or later); Zendesk's export refuses that and leaves out the "
+            "last minute's changes, so the export starts at %s instead", since,
+            datetime.fromtimestamp(latest, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        return max(0, latest)
+    return max(0, start)
+
+
+def _parse_since(text: str) -> datetime:
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--since {text!r} is not a date: give YYYY-MM-DD or an ISO timestamp such as 2026-03-01T12:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def iter_incremental(client: ZendeskClient, since: str | int | float, *, per_page: int = EXPORT_PER_PAGE
+                     ) -> Iterator[ZendeskTicketRef]:
+    """Solved and closed tickets changed since `since`, through the cursor-based incremental export.
+
+    GET /api/v2/incremental/tickets/cursor.json?start_time=<unix>, then ?cursor=<after_cursor> until
+    end_of_stream (Incremental Exports). Tickets come in the export's order (oldest change first);
+    deleted tickets, which the export includes, and other statuses are skipped; a ticket that changed
+    again during the export is listed once."""
+    if not 1 <= per_page <= EXPORT_PER_PAGE:
+        raise UsageError(f"export page size {per_page} is out of range: Zendesk serves 1 to {EXPORT_PER_PAGE}")
+    start = export_start_time(since, client.wall_clock())
+    params: dict[str, Any] = {"start_time": start}
+    if per_page != EXPORT_PER_PAGE:
+        params["per_page"] = per_page
+    url: str | None = client.url("/incremental/tickets/cursor.json", params)
+    seen: set[int] = set()
+    skipped: collections.Counter[str] = collections.Counter()
+    pages = 0
+    while url:
+        refs, url, end = client.export_page(url)
+        pages += 1
+        for ref in refs:
+            if ref.id in seen:
+                continue
+            seen.add(ref.id)
+            if ref.status in KEPT_STATUSES:
+                yield ref
+            else:
+                skipped[ref.status] += 1
+        if end:
+            break
+        if pages >= _MAX_EXPORT_PAGES:
+            raise ZendeskError(f"the incremental export sent more than {_MAX_EXPORT_PAGES} pages; stopped")
+    if skipped:
+        log.info("export: left out %s", ", ".join(f"{n} {status}" for status, n in sorted(skipped.items())))
+
+
+def search_query(extra: str | None = None) -> str:
+    """Solved or closed tickets, with an extra clause (Zendesk ANDs space-separated terms)."""
+    extra = (extra or "").strip()
+    return f"{SEARCH_STATUS_FILTER} {extra}" if extra else SEARCH_STATUS_FILTER
+
+
+def iter_search(client: ZendeskClient, pages: int, query: str | None = None, *, per_page: int = SEARCH_PER_PAGE
+                ) -> Iterator[ZendeskTicketRef]:
+    """Solved and closed tickets from search pages 1..`pages`, newest first.
+
+    A Zendesk page holds 100 tickets, so `--pages N` is up to 100·N tickets, N from 1 to 10: the
+    search API's cap of 1,000 results a query (Search, "Results limit"). Use --since for more."""
+    max_pages = SEARCH_MAX_RESULTS // max(1, per_page)
+    if not 1 <= per_page <= SEARCH_PER_PAGE or not 1 <= pages <= max_pages:
+        raise UsageError(
+            f"--pages {pages} is out of range: Zendesk search serves pages 1 to {max_pages} "
+            f"({per_page} tickets each, {SEARCH_MAX_RESULTS:,} at most); use --since for more"
+        )
+    full_query = search_query(query)
+    for page in range(1, pages + 1):
+        refs, _total, more = client.search_page(full_query, page, per_page)
+        # The search index lags by minutes: check the status the ticket has now.
+        yield from (ref for ref in refs if ref.status in KEPT_STATUSES)
+        if len(refs) < per_page or not more:
+            return
+
+
+def iter_ticket_ids(client: ZendeskClient, ids: Sequence[int]) -> Iterator[ZendeskTicketRef]:
+    """The given tickets in the given order; missing ones are skipped, unsolved ones warned about."""
+    for ticket_id in ids:
+        try:
+            ticket = client.get_ticket(ticket_id)
+        except TicketNotFoundError:
+            log.warning("ticket %s not found (404: deleted or never existed); skipped", ticket_id)
+            continue
+        ref = ZendeskTicketRef.from_api(ticket, f"ticket {ticket_id}")
+        if ref.status not in KEPT_STATUSES:
+            log.warning("ticket %s has status %s (not solved/closed); processing it as asked", ref.id, ref.status)
+        yield ref
+
+
+def _fetch_one(client: ZendeskClient, ref: ZendeskTicketRef) -> ZendeskThread | None:
+    try:
+        comments = client.get_comments(ref.id)
+    except TicketNotFoundError:
+        log.warning("ticket %s not found (404: deleted since it was listed); skipped", ref.id)
+        return None
+    return ZendeskThread(ticket=ref.raw, comments=comments)
+
+
+def fetch_threads(
+    client: ZendeskClient,
+    refs: Iterable[ZendeskTicketRef],
+    *,
+    batch_size: int,
+    is_cached: Callable[[ZendeskTicketRef], bool],
+) -> Iterator[tuple[ZendeskTicketRef, ZendeskThread | None]]:
+    """Fetch comments with `batch_size` workers, yielding in the order of `refs`.
+
+    Cached refs yield (ref, None) with no request; tickets gone (404) are skipped. `refs` is consumed
+    lazily with a bounded look-ahead, so the first results arrive before the listing ends."""
+    look_ahead = 4 * max(1, batch_size)
+    pending: collections.deque[tuple[ZendeskTicketRef, Future[ZendeskThread | None] | None]] = collections.deque()
+    source = iter(refs)
+    exhausted = False
+    executor = ThreadPoolExecutor(max_workers=max(1, batch_size), thread_name_prefix="zendesk")
+    try:
+        while True:
+            while not exhausted and len(pending) < look_ahead:
+                ref = next(source, None)
+                if ref is None:
+                    exhausted = True
+                    break
+                future = None if is_cached(ref) else executor.submit(_fetch_one, client, ref)
+                pending.append((ref, future))
+            if not pending:
+                return
+            ref, future = pending.popleft()
+            if future is None:
+                yield ref, None
+                continue
+            thread = future.result()
+            if thread is not None:
+                yield ref, thread
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+# ----------------------------------------------------------------------------- cleaning
+
+
+def zendesk_ticket_url(base_url: str, ticket_id: int) -> str:
+    """The agent's page for a ticket: https://<subdomain>.zendesk.com/agent/tickets/<id>."""
+    return f"{base_url.rstrip('/')}/agent/tickets/{int(ticket_id)}"
+
+
+def zendesk_conversation(ticket: dict, comments: list[dict], ticket_url: str) -> Conversation:
+    """The SPEC's conversation JSON from a Zendesk ticket and its comments, through the project's cleaner.
+
+    The description is the first comment (Ticket Comments). A comment whose author_id is the ticket's
+    requester_id is the customer's; anyone else's is an agent's; public false is an internal note.
+    Bodies are cleaned from html_body (quotes and signatures stripped), plain_body or body otherwise."""
+    requester = ticket.get("requester_id")
+    messages: list[SourceMessage] = []
+    for comment in comments:
+        author = comment.get("author_id")
+        messages.append({
+            "speaker": "user" if requester is not None and author == requester else "agent",
+            "html": comment.get("html_body"),
+            "text": comment.get("plain_body") or comment.get("body"),
+            "private": comment.get("public") is False,
+            "created_at": str(comment.get("created_at") or ""),
+        })
+    if not comments and ticket.get("description"):
+        # No comments fetched (an export file without them): the description is the requester's.
+        messages.append({"speaker": "user", "text": str(ticket["description"]), "private": False,
+                         "created_at": str(ticket.get("created_at") or "")})
+    return conversation_from_messages(
+        ticket_id=int(ticket["id"]),
+        subject=str(ticket.get("subject") or ticket.get("raw_subject") or ""),
+        status=STATUS_CODES.get(str(ticket.get("status") or "").lower(), 0),
+        created_at=str(ticket.get("created_at") or ""),
+        updated_at=str(ticket.get("updated_at") or ""),
+        url=ticket_url,
+        messages=messages,
+    )
