@@ -115,6 +115,21 @@ class IssueIndex:
             if ticket_id in self.ticket_vectors:
                 self._index.add_member(keep_id, self.ticket_vectors[ticket_id])
 
+    def renamed(self, mapping: dict[str, str]) -> None:
+        """Issues renumbered in the DB (old -> new)."""
+        if not mapping:
+            return
+        temporary = {old: f"\0{old}" for old in mapping}  # two steps, so that a new id may be an old one
+        for old, staged in temporary.items():
+            self._index.rename(old, staged)
+        for old, new in mapping.items():
+            self._index.rename(temporary[old], new)
+
+    def vectors_of(self, issue_id: str) -> np.ndarray | None:
+        """One issue's ticket vectors as a matrix, None when none of its tickets has one."""
+        rows = [self.ticket_vectors[t] for t in self.db.issues[issue_id].ticket_ids if t in self.ticket_vectors]
+        return np.stack(rows) if rows else None
+
     def member_vectors(self) -> dict[str, np.ndarray]:
         """Each issue's ticket vectors as a matrix (issues whose tickets have no vector are left out)."""
         result = {}

@@ -53,7 +53,8 @@ def run(ctx: RunContext, request: SourceRequest) -> str:
             db, resumed = load_for_run(ctx.files, embedder.model_id)
             if resumed:
                 log.info("resuming from the checkpoint %s", ctx.files.checkpoint)
-            index = IssueIndex(db, embedder.embed, embedder.dim, text_from_first_ticket=not decider.describes_issues)
+            index = IssueIndex(db, embedder.embed, embedder.dim, text_from_first_ticket=not decider.describes_issues,
+                       offers=decider.offers)
             index.build(ctx.store)
             clock = StageClock()
             loop = ClassifyLoop(db, index, decider, config=ClassifyConfig(reclassify=ctx.reclassify),
@@ -232,16 +233,44 @@ def _edit_db(files: SideFiles, change: Callable[[IssueDB], T], then: Callable[[I
 
 
 def apply_review(ctx: RunContext, csv_path: Path) -> str:
-    """Apply the decisions typed into a review CSV, then rewrite the CSV with what is still pending."""
+    """Apply the decisions typed into a review CSV (flagged tickets or merge suggestions), then rewrite the
+    CSVs with what is still pending."""
     from outputs import rewrite_review_csv
+    from review_csv import apply_merge_review, is_merge_csv
     from review_csv import apply_review as apply_decisions
 
     if not csv_path.is_file():
         raise UsageError(f"{csv_path} does not exist: give the flagged_for_review.csv beside your DB")
     _existing_db(ctx.files, "pass the DB the CSV belongs to with --output")
-    result = _edit_db(ctx.files, lambda db: apply_decisions(db, csv_path, now_iso()),
+    apply = apply_merge_review if is_merge_csv(csv_path) else apply_decisions
+    result = _edit_db(ctx.files, lambda db: apply(db, csv_path, now_iso()),
                       then=lambda db: rewrite_review_csv(db, ctx.files, ctx.store))
     return f"Applied {result.applied} review decisions; {result.pending} still pending. DB: {ctx.files.db}"
+
+
+def consolidate(ctx: RunContext) -> str:
+    """Consolidate an existing DB: every confirmed issue may be merged with its closest neighbours."""
+    from candidates import IssueIndex
+    from decider import FinishedRun
+    from embeddings import open_embedder
+    from outputs import write_outputs
+    from records import RunStats
+
+    _existing_db(ctx.files, "run the tool first, or pass the DB with --output")
+    with RunLock(ctx.files.lock):
+        db = IssueDB.load(ctx.files.db)
+        embedder = open_embedder(ctx.embedding, ctx.embedding_cache)
+        decider = build_decider(ctx)
+        index = IssueIndex(db, embedder.embed, embedder.dim, text_from_first_ticket=not decider.describes_issues,
+                           offers=decider.offers)
+        index.build(ctx.store)
+        stats = RunStats()
+        decider.consolidate(FinishedRun(db, index, stats, ctx.store.get, now_iso),
+                            [issue.issue_id for issue in db.confirmed_issues()])
+        embedder.flush()
+        write_outputs(db, ctx.files, ctx.store)
+    return (f"Consolidation: {stats.consolidation_calls} model calls; {stats.consolidated} issues merged into "
+            f"older ones, {stats.merge_suggestions} merge suggestions in {ctx.files.merge_csv}. DB: {ctx.files.db}")
 
 
 def merge(ctx: RunContext, keep: str, other: str) -> str:

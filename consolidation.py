@@ -74,8 +74,8 @@ def close_pairs(run: FinishedRun, eligible: Iterable[str], floor: float = PAIR_F
 
 def ask_about_close_pairs(run: FinishedRun, judge: Judge, *, threshold: float, concurrency: int = 1,
                           eligible: Iterable[str] | None = None) -> None:
-    """Judge the closest pairs with the model, `concurrency` at a time and within the run's call budget,
-    and apply the verdicts closest pair first."""
+    """Judge the closest pairs with the model, `concurrency` at a time and within the call budget, and apply
+    the verdicts closest pair first. `eligible` None: after a run, the issues it created or grew."""
     stats = run.stats
     touched = _touched(run) if eligible is None else list(eligible)
     budget = math.ceil(len(touched) / 2)
@@ -98,6 +98,22 @@ def ask_about_close_pairs(run: FinishedRun, judge: Judge, *, threshold: float, c
                 if current is not None:
                     settle(run, current, judged.value, threshold=threshold, invalid_reason=judged.reason)
             queue = [pair for pair in queue if _current(run, pair) == pair]
+
+
+def merge_by_similarity(run: FinishedRun, *, min_similarity: float, eligible: Iterable[str] | None = None) -> None:
+    """Offline consolidation: merge the close pairs whose tickets are on average at least `min_similarity`
+    alike (the average-linkage criterion the batch clustering uses), closest first."""
+    touched = _touched(run) if eligible is None else list(eligible)
+    for pair in close_pairs(run, touched, floor=min(PAIR_FLOOR, min_similarity)):
+        current = _current(run, pair)
+        if current is None:
+            continue
+        older, newer = run.index.vectors_of(current.older), run.index.vectors_of(current.newer)
+        if older is None or newer is None:
+            continue
+        similarity = mean_similarity(older, newer)
+        if similarity >= min_similarity:
+            merge_pair(run, current, run.now(), {"similarity": round(similarity, 4)})
 
 
 def settle(run: FinishedRun, pair: Pair, verdict: PairVerdict | None, *, threshold: float,

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from candidates import IssueIndex
     from clock import Now
-    from issue_clusterer import IssueDB
+    from issue_clusterer import Issue, IssueDB
     from records import Answer, Candidate, Conversation, Outcome, RunStats
 
 
@@ -57,6 +57,10 @@ class Decider(Protocol):
     # False when new issues carry no description until `finish` names them.
     describes_issues: bool
 
+    def offers(self, issue: Issue) -> bool:
+        """Whether a confirmed issue may be a candidate (provisional ones never are)."""
+        ...
+
     def decide(self, ticket: PreparedTicket) -> Outcome:
         """The outcome for one ticket; may run in a worker thread."""
         ...
@@ -66,5 +70,9 @@ class Decider(Protocol):
         ...
 
     def finish(self, run: FinishedRun) -> None:
-        """End-of-run work on the DB: nothing, or naming and folding this run's new issues."""
+        """End-of-run work on the DB: consolidation, and offline the clustering and naming of new issues."""
+        ...
+
+    def consolidate(self, run: FinishedRun, eligible: list[str] | None) -> None:
+        """Merge confirmed issues that are one problem (`eligible`: the issues that may be; None: the run's)."""
         ...

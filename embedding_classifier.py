@@ -1,40 +1,44 @@
 """The offline classifier (`--classifier embedding`): nearest confirmed issue by similarity, no LLM.
 
-Also names issues from their distinctive words (c-TF-IDF) and folds a run's tiny issues into their
-nearest large one at the end of the run.
+At the end of a run the tickets that joined no issue are clustered in batches and the new issues are
+named from their distinctive words (c-TF-IDF).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from batch_clustering import JOIN_SIMILARITY, Group, group_tickets
 from conversation_utils import problem_statement
+from embeddings import normalize_rows
+from issue_clusterer import issue_id_for, issue_number
 from records import Answer, Candidate, Outcome
 from text_terms import terms
 
 if TYPE_CHECKING:
     from decider import FinishedRun, PreparedTicket
+    from issue_clusterer import Issue
 
-# Tuned on the dstc11 insurance dev set (913 utterances, 22 intents) with the MiniLM int8 model:
-# threshold 0.60 then fold issues of <= 3 tickets into the nearest issue at >= 0.50.
+# A ticket joins an issue of an earlier run at this similarity (tuned on the dstc11 insurance dev set,
+# 913 utterances, 22 intents, with the MiniLM int8 model); the rest of a run is clustered at its end.
 DEFAULT_THRESHOLD = 0.60
 DEFAULT_REVIEW_MARGIN = 0.05
-SMALL_ISSUE_SIZE = 3
-FOLD_SIMILARITY = 0.50
+# The name of an issue a run started and has not clustered and named yet.
 PLACEHOLDER_CATEGORY = "Unnamed issue"
 
 
 class EmbeddingClassifier:
     """Joins a ticket to its nearest confirmed issue when similar enough, else starts a new issue.
 
-    A `Decider`: one decision at a time, each against the issues as the previous ticket left them;
-    at the end of a run it folds the run's tiny issues into their nearest large one and names the
-    new issues from their words.
+    A `Decider`: one decision at a time. A ticket joins the nearest named issue (one an earlier run
+    clustered) when similar enough; the others wait, each in an unnamed issue that is never offered as
+    a candidate, until the end of the run clusters them together in batches (batch_clustering.py) and
+    names the new issues from their words.
     """
 
     name = "embedding"
@@ -43,12 +47,15 @@ class EmbeddingClassifier:
     describes_issues = False
 
     def __init__(self, similarity_threshold: float = DEFAULT_THRESHOLD,
-                 review_margin: float = DEFAULT_REVIEW_MARGIN, *, fold: bool = True) -> None:
+                 review_margin: float = DEFAULT_REVIEW_MARGIN) -> None:
         if not 0.0 <= similarity_threshold <= 1.0 or review_margin < 0.0:
             raise ValueError(f"threshold {similarity_threshold} must be in [0, 1] and margin {review_margin} >= 0")
         self.similarity_threshold = similarity_threshold
         self.review_margin = review_margin
-        self.fold = fold
+
+    def offers(self, issue: Issue) -> bool:
+        """Only named issues are candidates: a run's unnamed ones wait to be clustered together."""
+        return issue.category != PLACEHOLDER_CATEGORY
 
     def decide(self, ticket: PreparedTicket) -> Outcome:
         """The outcome for one ticket; flagged when the similarity is within the margin of the threshold."""
@@ -87,12 +94,19 @@ class EmbeddingClassifier:
         return Outcome(ticket_id=ticket.ticket_id, answer=first)
 
     def finish(self, run: FinishedRun) -> None:
-        """Fold this run's tiny issues into their nearest large issue (tuned on the dev set), then name them."""
-        if not run.stats.new_issue_ids:
-            return
-        if self.fold:
-            fold_small_new_issues(run)
-        name_new_issues(run)
+        """Cluster the tickets still in unnamed issues (this run's, and an interrupted run's), flag the ones
+        nearly as close to another issue as to their own, then name the new issues."""
+        clustered = [t for i in run.db.confirmed_issues() if i.category == PLACEHOLDER_CATEGORY for t in i.ticket_ids]
+        if cluster_unnamed_issues(run):
+            self.consolidate(run, None)
+            flag_ambiguous(run, clustered, self.review_margin)
+            name_new_issues(run)
+
+    def consolidate(self, run: FinishedRun, eligible: list[str] | None) -> None:
+        """Merge pairs of issues whose tickets are as alike as one cluster's (similarity alone, SPEC)."""
+        from consolidation import merge_by_similarity
+
+        merge_by_similarity(run, min_similarity=JOIN_SIMILARITY, eligible=eligible)
 
     def _new_issue(self, notes: str, confidence: float = 1.0) -> Answer:
         # The name comes later from name_issues, once the issue has its tickets.
@@ -107,15 +121,81 @@ class EmbeddingClassifier:
         )
 
 
-def fold_small_new_issues(run: FinishedRun) -> list[tuple[str, str]]:
-    """Merge this run's issues of at most 3 tickets into their nearest larger issue; returns the merges."""
-    stats = run.stats
-    plan = plan_small_issue_folds(run.index.member_vectors(), foldable=stats.new_issue_ids)
-    for keep, folded in plan:
-        tickets = len(run.db.issues[folded].ticket_ids)
-        run.db.merge(keep, folded, run.now())
-        stats.merged(keep, folded, tickets)
-    return plan
+def cluster_unnamed_issues(run: FinishedRun) -> list[str]:
+    """Group the unnamed issues' tickets (batch_clustering), joining issues of earlier runs where they fit;
+    returns the new issues, numbered on from the first unnamed one."""
+    db, index, stats = run.db, run.index, run.stats
+    unnamed = [i for i in db.confirmed_issues() if i.category == PLACEHOLDER_CATEGORY]
+    vectors = index.member_vectors()
+    unnamed = [i for i in unnamed if i.issue_id in vectors]
+    if not unnamed:
+        return []
+    named = [i for i in db.confirmed_issues() if i.category != PLACEHOLDER_CATEGORY and i.issue_id in vectors]
+    known = [Group(i.issue_id, vectors[i.issue_id].sum(axis=0), len(vectors[i.issue_id])) for i in named]
+    rows = np.stack([normalize_rows(vectors[i.issue_id].sum(axis=0, keepdims=True))[0] for i in unnamed])
+    groups: dict[int, list[str]] = {}
+    for issue, group in zip(unnamed, group_tickets(rows, known), strict=True):
+        groups.setdefault(group, []).append(issue.issue_id)
+    new_ids = []
+    for group, members in groups.items():
+        keep = known[group].key if group < len(known) else members[0]
+        for other in members:
+            if other != keep:
+                moved = list(db.issues[other].ticket_ids)
+                db.merge(keep, other, run.now(), action=None)  # never shown to anyone: no alias, no history
+                index.merged(keep, other, moved)
+                stats.merged(keep, other, len(moved))
+        if group >= len(known):
+            new_ids.append(keep)
+    renamed = _renumber(run, sorted(new_ids, key=issue_number), first=min(issue_number(i.issue_id) for i in unnamed))
+    stats.new_issue_ids = sorted(set(stats.new_issue_ids) - set(new_ids) | set(renamed))
+    stats.issues_created = len(stats.new_issue_ids)
+    return renamed
+
+
+def flag_ambiguous(run: FinishedRun, ticket_ids: list[int], margin: float) -> None:
+    """Flag a clustered ticket whose nearest other issue is within `margin` of its own issue (leaving it
+    out of its own), with that issue as the suggestion: the grouping could have gone either way."""
+    db, index = run.db, run.index
+    vectors = index.member_vectors()
+    issue_ids = sorted(vectors)
+    totals = np.stack([vectors[i].sum(axis=0) for i in issue_ids])
+    counts = np.array([len(vectors[i]) for i in issue_ids])
+    column = {issue_id: n for n, issue_id in enumerate(issue_ids)}
+    centroids = normalize_rows(totals)
+    for ticket_id in ticket_ids:
+        record = db.tickets.get(ticket_id)
+        vector = index.ticket_vectors.get(ticket_id)
+        if record is None or vector is None or record.flagged or counts[column[record.issue_id]] < 2:
+            continue
+        scores = centroids @ vector
+        own = column[record.issue_id]
+        rest = normalize_rows((totals[own] - vector)[None, :])[0]
+        own_score, scores[own] = float(rest @ vector), -np.inf
+        best = int(np.argmax(scores))
+        if scores[best] >= own_score - margin:
+            other = issue_ids[best]
+            record.flagged = True
+            record.reason = (f"nearly as similar to {other} ({scores[best]:.2f}) as to the rest of "
+                             f"{record.issue_id} ({own_score:.2f})")
+            if record.answer is not None:
+                record.answer = replace(record.answer, issue_id=other)
+            run.stats.flagged += 1
+
+
+def _renumber(run: FinishedRun, new_ids: list[str], first: int) -> list[str]:
+    """Give the new issues consecutive ids from number `first` on, when no other issue took a number after it."""
+    db = run.db
+    start = first
+    if any(issue_number(i) >= start and i not in new_ids for i in db.issues):
+        return new_ids
+    mapping = {old: issue_id_for(start + n) for n, old in enumerate(new_ids)}
+    db.renumber(mapping)
+    run.index.renamed(mapping)
+    for old, new in mapping.items():
+        if old in run.stats.grown:
+            run.stats.grown[new] = run.stats.grown.pop(old)
+    return list(mapping.values())
 
 
 def name_new_issues(run: FinishedRun) -> None:
@@ -133,38 +213,6 @@ def name_new_issues(run: FinishedRun) -> None:
 
 def _clip(value: float) -> float:
     return round(min(1.0, max(0.0, float(value))), 4)
-
-
-def plan_small_issue_folds(
-    members: Mapping[str, np.ndarray],
-    max_size: int = SMALL_ISSUE_SIZE,
-    min_similarity: float = FOLD_SIMILARITY,
-    foldable: Iterable[str] | None = None,
-) -> list[tuple[str, str]]:
-    """Merges `(keep_id, folded_id)` that fold each issue of at most `max_size` tickets into the
-    issue of more tickets whose centroid is nearest, when at least `min_similarity`.
-
-    `members` maps issue id to its tickets' vectors (n, dim); `foldable` limits which small issues
-    may be folded (e.g. those created in this run). Deterministic: smallest issues first, ties by id.
-    """
-    allowed = set(members) if foldable is None else set(foldable)
-    sizes = {issue_id: len(vectors) for issue_id, vectors in members.items() if len(vectors)}
-    large = sorted(i for i, n in sizes.items() if n > max_size)
-    small = [i for i in sorted(sizes) if sizes[i] <= max_size and i in allowed]
-    small.sort(key=lambda i: (sizes[i], i))
-    if not large or not small:
-        return []
-    sums = np.stack([np.asarray(members[i], dtype=np.float64).sum(axis=0) for i in large])
-    plan = []
-    for issue_id in small:
-        own = np.asarray(members[issue_id], dtype=np.float64).sum(axis=0)
-        centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-        scores = centroids @ (own / max(float(np.linalg.norm(own)), 1e-12))
-        best = int(np.argmax(scores))  # argmax takes the first maximum: the lowest id
-        if scores[best] >= min_similarity:
-            plan.append((large[best], issue_id))
-            sums[best] += own
-    return plan
 
 
 def name_issues(texts_by_issue: dict[str, list[str]], top_n: int = 5) -> dict[str, tuple[str, list[str]]]:

@@ -447,6 +447,14 @@ class CandidateIndex:
         scores[~self._active[:n]] = -np.inf
         return [(self._ids[i], s) for i, s in _best(scores, k)]
 
+    def rename(self, old: str, new: str) -> None:
+        """The issue `old` is now called `new`."""
+        row = self._row.pop(self._known(old))
+        self._ids[row] = new
+        self._row[new] = row
+        for table in (self._text, self._sum, self._count):
+            table[new] = table.pop(old)
+
     def row_vector(self, issue_id: str) -> np.ndarray:
         """The issue's row: its text vector and its members' vectors, as top_k scores it."""
         return self._matrix[self._row[self._known(issue_id)]]

@@ -33,6 +33,11 @@ def issue_id_for(number: int) -> str:
     return f"ISS-{number:04d}"
 
 
+def issue_number(issue_id: str) -> int:
+    """The number in an issue id (ISS-0042 -> 42)."""
+    return int(issue_id.rsplit("-", 1)[1])
+
+
 def issue_text(category: str, keywords: list[str], root_cause: str) -> str:
     """An issue's (or a model answer's) description as one text, the form that is embedded."""
     return ". ".join(part for part in (category, ", ".join(keywords), root_cause) if part)
@@ -377,6 +382,19 @@ class IssueDB:
                                    **(details or {})})
         self._refresh(keep, now)
 
+    def renumber(self, mapping: dict[str, str]) -> None:
+        """Give issues new ids (old -> new), for issues a run started and no output has shown yet;
+        `next_issue_number` follows the highest id."""
+        issues = {mapping.get(i, i): issue for i, issue in self.issues.items()}
+        if len(issues) != len(self.issues):
+            raise ValueError("renumbering would give two issues one id")
+        for new in mapping.values():
+            issues[new].issue_id = new
+            for ticket_id in issues[new].ticket_ids:
+                self.tickets[ticket_id].issue_id = new
+        self.issues = issues
+        self.next_issue_number = max([0, *map(issue_number, self.issues)]) + 1
+
     def resolve(self, issue_id: str) -> str | None:
         """The issue an id names now: itself, or the issue it was merged into; None when it is gone."""
         if issue_id in self.issues:
@@ -476,6 +494,7 @@ class SideFiles:
     db: Path
     checkpoint: Path
     flagged_csv: Path
+    merge_csv: Path
     report: Path
     lock: Path
 
@@ -484,13 +503,15 @@ class SideFiles:
         db = Path(db)
         stem = db.stem
         if db.name == "silo_issues_db.json":
-            flagged, report = "flagged_for_review.csv", "report.html"
+            flagged, merges, report = "flagged_for_review.csv", "merge_suggestions.csv", "report.html"
         else:
-            flagged, report = f"{stem}.flagged_for_review.csv", f"{stem}.report.html"
+            flagged, merges, report = (f"{stem}.flagged_for_review.csv", f"{stem}.merge_suggestions.csv",
+                                       f"{stem}.report.html")
         return cls(
             db=db,
             checkpoint=db.with_name(f"{stem}.tmp.json"),
             flagged_csv=db.with_name(flagged),
+            merge_csv=db.with_name(merges),
             report=db.with_name(report),
             lock=db.with_name(f"{stem}.lock"),
         )

@@ -24,6 +24,7 @@ from records import Answer, Candidate, Conversation, JSONObject, Outcome, PairVe
 
 if TYPE_CHECKING:
     from decider import FinishedRun, PreparedTicket
+    from issue_clusterer import Issue
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -185,6 +186,10 @@ class LLMClassifier:
         self.max_prompt_chars = max_prompt_chars
         self.redact = redact
 
+    def offers(self, issue: Issue) -> bool:
+        """Every confirmed issue may be a candidate."""
+        return True
+
     def ticket_text(self, conversation: Conversation) -> tuple[str, bool]:
         """The thread as the model reads it (trimmed to the budget, personal data masked); True when trimmed."""
         text, trimmed = transcript(conversation, self.max_prompt_chars)
@@ -228,10 +233,15 @@ class LLMClassifier:
                          lambda data: validate_verdict(data, ids), max_corrections=1)
 
     def finish(self, run: FinishedRun) -> None:
-        """Consolidate: ask about pairs of confirmed issues that may be one problem, closest first."""
+        """Consolidate the issues the run created or grew."""
+        self.consolidate(run, None)
+
+    def consolidate(self, run: FinishedRun, eligible: list[str] | None) -> None:
+        """Ask about pairs of confirmed issues that may be one problem, closest first (SPEC: consolidation)."""
         from consolidation import ask_about_close_pairs
 
-        ask_about_close_pairs(run, self.judge_pair, threshold=self.threshold or 0.0, concurrency=self.concurrency)
+        ask_about_close_pairs(run, self.judge_pair, threshold=self.threshold or 0.0, concurrency=self.concurrency,
+                              eligible=eligible)
 
     def _ask(
         self, label: int | str, messages: list[dict[str, str]], schema: JSONObject,

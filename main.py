@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     pick.add_argument("--apply-review", type=Path, metavar="CSV",
                       help="apply the decisions typed into a flagged_for_review.csv to the DB")
     pick.add_argument("--merge", nargs=2, metavar=("KEEP", "OTHER"), help="merge issue OTHER into issue KEEP")
+    pick.add_argument("--consolidate", action="store_true",
+                      help="look for confirmed issues of the DB that are one problem and merge them (or suggest)")
     pick.add_argument("--similar", metavar="TEXT",
                       help="print the 5 nearest confirmed issues and 3 nearest past tickets to TEXT (offline)")
     pick.add_argument("--similar-to", type=_ticket_id, metavar="TICKET_ID",
@@ -205,9 +207,9 @@ def _check_combinations(args: argparse.Namespace) -> None:
     if (lookup or args.reclean) and (args.fetch_only or args.prompt_debug or args.reclassify or args.dry_run):
         raise UsageError("--similar, --similar-to and --reclean run on their own: drop --fetch-only, "
                          "--prompt-debug, --reclassify and --dry-run")
-    if args.dry_run and (args.prompt_debug or args.demo or args.apply_review or args.merge):
+    if args.dry_run and (args.prompt_debug or args.demo or args.apply_review or args.merge or args.consolidate):
         raise UsageError("--dry-run estimates a Freshdesk or --from-cache run: drop --prompt-debug, --demo, "
-                         "--apply-review or --merge")
+                         "--apply-review, --merge or --consolidate")
     if args.json and not (lookup or args.dry_run):
         raise UsageError("--json prints the result of --similar, --similar-to or --dry-run: use it with one of them")
     if args.merge:
@@ -233,6 +235,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(commands.similar(ctx, text=args.similar, ticket_id=args.similar_to, as_json=args.json))
     elif args.merge:
         print(commands.merge(ctx, *args.merge))
+    elif args.consolidate:
+        print(commands.consolidate(ctx))
     elif args.dry_run:
         print(commands.dry_run(ctx, _request(args), fetch_only=args.fetch_only, as_json=args.json))
     elif args.prompt_debug:
@@ -260,9 +264,9 @@ def _context(args: argparse.Namespace, settings: Settings) -> RunContext:
     classifier = args.classifier or ("embedding" if args.demo else "llm")
     source = "demo" if args.demo else "cache" if args.from_cache else "freshdesk"
     looks_up = args.similar is not None or bool(args.similar_to)
-    runs = not (args.apply_review or args.merge or args.reclean or looks_up)
+    runs = not (args.apply_review or args.merge or args.reclean or looks_up or args.consolidate)
     fetches = runs and source == "freshdesk"
-    asks_model = runs and classifier == "llm" and not (args.fetch_only or args.dry_run)
+    asks_model = (runs or args.consolidate) and classifier == "llm" and not (args.fetch_only or args.dry_run)
     return RunContext(
         settings=settings,
         files=files,
@@ -271,7 +275,7 @@ def _context(args: argparse.Namespace, settings: Settings) -> RunContext:
         classifier=classifier,
         freshdesk=settings.freshdesk() if fetches else None,
         llm=settings.llm() if asks_model else None,
-        embedding=settings.embedding() if runs or looks_up else None,
+        embedding=settings.embedding() if runs or looks_up or args.consolidate else None,
         concurrency=args.concurrency,
         batch_size=args.batch_size or settings.batch_size,
         reclassify=args.reclassify,

@@ -151,3 +151,98 @@ def apply_review(db: IssueDB, csv_path: Path, now: str) -> ReviewResult:
     if changes:
         db.log(now, "review", {"source": str(csv_path), "changes": changes})
     return ReviewResult(applied=len(changes), pending=pending, changes=changes)
+
+
+# ---- merge suggestions ---------------------------------------------------------------------------
+
+MERGE_COLUMNS = [
+    "keep_issue_id",
+    "merge_issue_id",
+    "keep_category",
+    "merge_category",
+    "keep_tickets",
+    "merge_tickets",
+    "confidence",
+    "reason",
+    "decision",
+]
+
+
+def is_merge_csv(path: Path) -> bool:
+    """True when the file is a merge-suggestions CSV (by its header), not a flagged-tickets one."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "merge_issue_id" in header
+
+
+def render_merge_csv(db: IssueDB, carried_decisions: Mapping[tuple[str, str], str]) -> str:
+    """One row per pending merge suggestion whose two issues are still in the DB."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(MERGE_COLUMNS)
+    for suggestion in sorted(db.merge_suggestions, key=lambda s: s.order()):
+        keep, other = db.issues.get(suggestion.keep_issue_id), db.issues.get(suggestion.other_issue_id)
+        if suggestion.status != "pending" or keep is None or other is None:
+            continue
+        row = [keep.issue_id, other.issue_id, keep.category, other.category, len(keep.ticket_ids),
+               len(other.ticket_ids), f"{suggestion.confidence:.2f}", suggestion.reason,
+               carried_decisions.get(suggestion.order(), "")]
+        writer.writerow([defuse_cell(cell) for cell in row])
+    return out.getvalue()
+
+
+def _merge_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DatabaseError(f"cannot read {path} ({why}): save it as UTF-8 CSV and try again") from exc
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def write_merge_csv(path: Path, db: IssueDB) -> int:
+    """Rewrite the merge-suggestions CSV atomically, keeping decisions typed for pairs still pending."""
+    carried: dict[tuple[str, str], str] = {}
+    if Path(path).exists():
+        for row in _merge_rows(path):
+            pair = (undefuse_cell(row.get("keep_issue_id") or "").strip(),
+                    undefuse_cell(row.get("merge_issue_id") or "").strip())
+            decision = undefuse_cell(row.get("decision") or "").strip()
+            if decision:
+                carried[pair] = decision
+    text = render_merge_csv(db, carried)
+    write_text_atomic(path, text)
+    return text.count("\n") - 1
+
+
+def apply_merge_review(db: IssueDB, csv_path: Path, now: str) -> ReviewResult:
+    """Apply `accept` (merge the second issue into the first) and `reject` (never suggest the pair again)."""
+    pending = {s.order(): s for s in db.merge_suggestions if s.status == "pending"}
+    plan, problems, waiting = [], [], 0
+    for line, row in enumerate(_merge_rows(csv_path), start=2):
+        pair = (undefuse_cell(row.get("keep_issue_id") or "").strip(),
+                undefuse_cell(row.get("merge_issue_id") or "").strip())
+        decision = undefuse_cell(row.get("decision") or "").strip().lower()
+        if not decision:
+            waiting += 1
+        elif decision not in ("accept", "reject"):
+            problems.append(f"line {line}: decision {decision!r} is not accept or reject")
+        elif pair not in pending:
+            problems.append(f"line {line}: {pair[0]} and {pair[1]} are not a pending merge suggestion")
+        else:
+            plan.append((pending[pair], decision))
+    if problems:
+        raise UsageError(f"{csv_path}: {'; '.join(problems[:5])}: fix the decision column and run again")
+    changes: list[JSONObject] = []
+    for suggestion, decision in plan:
+        keep, other = db.resolve(suggestion.keep_issue_id), db.resolve(suggestion.other_issue_id)
+        if decision == "accept" and keep and other and keep != other:
+            db.merge(keep, other, now, action="consolidate", details={"reviewed": True})
+        suggestion.status, suggestion.at = ("accepted" if decision == "accept" else "rejected"), now
+        changes.append({"keep": suggestion.keep_issue_id, "merge": suggestion.other_issue_id, "decision": decision})
+    if changes:
+        db.log(now, "review", {"source": str(csv_path), "merges": changes})
+    return ReviewResult(applied=len(changes), pending=waiting, changes=changes)

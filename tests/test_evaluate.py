@@ -186,3 +186,33 @@ def test_candidate_recall_counts_true_issue_in_top_k():
     labels = ["a", "b", "c", "a", "b", "c"]
     recall = evaluate.candidate_recall(vectors, labels, [1, 2])
     assert recall == {1: round(2 / 3, 4), 2: 1.0}
+
+
+def test_cli_scores_a_desk_through_the_real_cleaning_and_names_what_splits_and_mixes(tmp_path, capsys, monkeypatch):
+    from tests.e2e_support import make_e2e_desk
+
+    threads, truth = make_e2e_desk(24, seed=3, topics=3)
+    tickets = [{**thread["ticket"], "conversations": thread["conversations"]} for thread in threads]
+    tickets.append({**tickets[0], "id": 999, "status": 2})  # open: a run over resolved tickets never sees it
+    desk = tmp_path / "tiny_desk.json"
+    desk.write_text(json.dumps({"tickets": tickets, "truth": {str(t): f"topic {n}" for t, n in truth.items()}}))
+    monkeypatch.chdir(tmp_path)
+    assert evaluate.main([str(desk), "--recall"]) == 0
+    out = capsys.readouterr().out
+    figures = dict(line.split(None, 1) for line in out.strip().splitlines() if not line.startswith(" "))
+    assert figures["items"] == "24"
+    assert "true labels: 3; extra confident issues: " in figures["issues"]
+    assert figures["recall"].startswith("@5 ")
+    conversations, labels = evaluate.load_data(desk)
+    assert len(conversations) == 24 and labels[0].startswith("topic ")
+    assert all("<" not in m["text"] for c in conversations for m in c["messages"])  # cleaned, not raw HTML
+
+
+def test_breakdown_names_split_problems_and_mixed_issues():
+    labels = ["a", "a", "a", "b", "b", "c"]
+    assigned = ["I1", "I2", "I2", "I2", "I3", "I3"]
+    split, mixed = evaluate.breakdown(labels, assigned, {"I1": "One", "I2": "Two", "I3": "Three"})
+    assert split == ["a: 2 issues (I2 'Two' 2, I1 'One' 1)", "b: 2 issues (I2 'Two' 1, I3 'Three' 1)"]
+    assert mixed == ["I2 'Two': 2 problems (a 2, b 1)", "I3 'Three': 2 problems (b 1, c 1)"]
+    result = evaluate.evaluate_assignments(labels, assigned, confident=[True, True, True, True, False, False])
+    assert result["extra_confident_issues"] == 0  # I1 and I2 hold a and b
