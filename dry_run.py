@@ -35,6 +35,8 @@ class Estimate:
     listing_credits: float
     fetch_credits: float
     model_calls: float
+    second_looks: float
+    consolidation_calls: float
     prompt_tokens: float
     completion_tokens: float
     cost: float | None
@@ -42,7 +44,8 @@ class Estimate:
 
     def to_dict(self) -> JSONObject:
         data = asdict(self)
-        for key in ("listing_credits", "fetch_credits", "model_calls", "prompt_tokens", "completion_tokens"):
+        for key in ("listing_credits", "fetch_credits", "model_calls", "second_looks", "consolidation_calls",
+                    "prompt_tokens", "completion_tokens"):
             data[key] = round(data[key], 1)
         if data["cost"] is not None:
             data["cost"] = round(data["cost"], 4)
@@ -51,28 +54,38 @@ class Estimate:
 
 @dataclass(frozen=True)
 class RunAverages:
-    """Per-ticket and per-call figures measured by the DB's previous LLM runs (None when none)."""
+    """Per-ticket and per-call figures measured by the DB's previous LLM runs (None when none): first
+    answers (with their corrections), second looks and consolidation calls per ticket classified."""
 
     calls_per_ticket: float
     prompt_per_call: float | None
     completion_per_call: float | None
+    second_looks_per_ticket: float = 0.0
+    consolidation_per_ticket: float = 0.0
 
     @classmethod
     def from_runs(cls, runs: Iterable[RunRecord]) -> RunAverages:
-        classified = calls = prompt = completion = 0
+        classified = calls = second = consolidation = prompt = completion = 0
         for run in runs:
             summary = run.summary
             if summary.classifier != "llm" or not summary.model_calls:
                 continue
             classified += summary.tickets_classified or 0
-            # Rechecks come from answers racing on a young DB; they fade as issues settle, so they
-            # would inflate every later estimate.
-            calls += summary.model_calls - (summary.reasked or 0)
+            calls += summary.model_calls
+            # Runs before second looks were counted apart had rechecks (one call each) in `reasked`.
+            second += summary.second_look_calls if summary.second_look_calls is not None else summary.reasked or 0
+            consolidation += summary.consolidation_calls or 0
             prompt += summary.prompt_tokens or 0
             completion += summary.completion_tokens or 0
         if not calls or not classified:
             return cls(1.0, None, None)
-        return cls(calls / classified, prompt / calls, completion / calls)
+        first = calls - second - consolidation
+        return cls(first / classified, prompt / calls, completion / calls, second / classified,
+                   consolidation / classified)
+
+    @property
+    def all_calls_per_ticket(self) -> float:
+        return self.calls_per_ticket + self.second_looks_per_ticket + self.consolidation_per_ticket
 
 
 def prompt_tokens_for(text: str, candidates: list[Candidate]) -> float:
@@ -120,6 +133,7 @@ def estimate(
         listed=count["listed"], to_fetch=count["to_fetch"], cached=count["cached"],
         already_decided=count["already_decided"], to_classify=count["to_classify"],
         listing_credits=listing_credits, fetch_credits=fetch_credits, model_calls=tokens.calls,
+        second_looks=tokens.second_looks, consolidation_calls=tokens.consolidation,
         prompt_tokens=tokens.prompt, completion_tokens=tokens.completion,
         cost=estimated_cost(tokens.prompt, tokens.completion, price_input, price_output), basis=tokens.basis,
     )
@@ -128,6 +142,8 @@ def estimate(
 @dataclass(frozen=True)
 class _Tokens:
     calls: float
+    second_looks: float
+    consolidation: float
     prompt: float
     completion: float
     basis: str
@@ -138,8 +154,10 @@ def _model_tokens(conversations: list[Conversation | None], db: IssueDB, max_pro
     averages = RunAverages.from_runs(db.runs)
     candidates = [issue.as_candidate(0.0) for issue in db.confirmed_issues()[:TOP_K]]
     per_ticket = averages.calls_per_ticket
-    completion = (averages.completion_per_call or DEFAULT_COMPLETION_TOKENS) * per_ticket * len(conversations)
-    prompt = 0.0
+    extra = averages.all_calls_per_ticket - per_ticket  # second looks and consolidation, at the average prompt
+    completion = (averages.completion_per_call or DEFAULT_COMPLETION_TOKENS) * averages.all_calls_per_ticket \
+        * len(conversations)
+    prompt = (averages.prompt_per_call or 0.0) * extra * len(conversations)
     rendered = measured = 0
     for conversation in conversations:
         if conversation is not None:
@@ -151,8 +169,10 @@ def _model_tokens(conversations: list[Conversation | None], db: IssueDB, max_pro
         else:
             per_call = prompt_tokens_for("x" * max_prompt_chars, candidates)
         prompt += per_call * per_ticket
-    calls = per_ticket * len(conversations)
-    return _Tokens(calls, prompt, completion, _basis(len(conversations), calls, averages, rendered, measured))
+    n = len(conversations)
+    calls = averages.all_calls_per_ticket * n
+    return _Tokens(calls, averages.second_looks_per_ticket * n, averages.consolidation_per_ticket * n, prompt,
+                   completion, _basis(n, calls, averages, rendered, measured))
 
 
 def _basis(to_price: int, calls: float, averages: RunAverages, rendered: int, measured: int) -> str:
@@ -174,7 +194,8 @@ def format_estimate(result: Estimate) -> str:
         f"Dry run: {result.listed} tickets listed; {result.to_fetch} to fetch (new or changed), "
         f"{result.cached} in the cache; {result.already_decided} already decided, {result.to_classify} to classify",
         f"Freshdesk credits: {result.listing_credits:g} spent listing, about {result.fetch_credits:g} more to fetch",
-        f"Model: about {result.model_calls:.0f} calls, {result.prompt_tokens:.0f} prompt + "
+        f"Model: about {result.model_calls:.0f} calls ({result.second_looks:.0f} second looks, "
+        f"{result.consolidation_calls:.0f} consolidation), {result.prompt_tokens:.0f} prompt + "
         f"{result.completion_tokens:.0f} completion tokens"
         + (f", about ${result.cost:.4f}" if result.cost is not None else " (set LLM_PRICE_INPUT and "
            "LLM_PRICE_OUTPUT for a cost)"),

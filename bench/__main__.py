@@ -135,7 +135,7 @@ def _run_cli(n: int, desk: list[dict], oracle: Oracle, args: argparse.Namespace,
         env.update(PYTHONPATH=str(ROOT), FRESHDESK_DOMAIN=freshdesk.url, FRESHDESK_API_KEY=KEY,
                    LLM_API_BASE_URL=model.base_url, LLM_API_KEY="bench-model-key", LLM_MODEL="oracle")
         command = [sys.executable, "-m", "main", "--since", "2020-01-01", "--concurrency", str(args.concurrency),
-                   "--batch-size", str(args.batch_size), "--verbose"]
+                   "--batch-size", str(args.batch_size), "--classifier", args.classifier, "--verbose"]
         stderr_path = workdir / "stderr.log"
         started = time.monotonic()
         with open(stderr_path, "w") as stderr:
@@ -164,7 +164,8 @@ def _figures(n: int, truth: dict[int, str], order: list[int], oracle: Oracle, ar
     per_ticket = [oracle.prompt_tokens.get(t, 0) for t in order if t in oracle.prompt_tokens]
     rate = args.rate_limit / args.window  # credits per second, as scaled
     bound_fetch = credits / rate
-    bound_model = oracle.calls * args.model_latency / args.concurrency
+    calls = summary.get("model_calls", 0)  # every kind: the oracle sees only the ticket prompts
+    bound_model = calls * args.model_latency / args.concurrency
     bound = max(bound_fetch, bound_model)
     issues = len(db["issues"])
     problems_of = [{truth[t] for t in issue["ticket_ids"]} for issue in db["issues"]]
@@ -176,8 +177,14 @@ def _figures(n: int, truth: dict[int, str], order: list[int], oracle: Oracle, ar
         "tickets_per_min": round(n / wall * 60),
         "credits_per_ticket": round(credits / n, 3),
         "throttled_429": throttled,
-        "model_calls_per_ticket": round(oracle.calls / n, 3),
-        "reasked": summary.get("reasked", 0),
+        "model_calls_per_ticket": round(calls / n, 3),
+        # Split by kind: first answers (with their corrections), second looks, consolidation.
+        "first_answer_calls_per_ticket": round((summary.get("model_calls", 0) - summary.get("second_look_calls", 0)
+                                                - summary.get("consolidation_calls", 0)) / n, 3),
+        "second_look_calls_per_ticket": round(summary.get("second_look_calls", 0) / n, 3),
+        "consolidation_calls_per_ticket": round(summary.get("consolidation_calls", 0) / n, 3),
+        "prompt_tokens_per_ticket": round(summary.get("prompt_tokens", 0) / n),
+        "second_looks": summary.get("reasked", 0),
         "prompt_tokens_first_100": round(sum(per_ticket[:100]) / max(1, len(per_ticket[:100]))),
         "prompt_tokens_last_100": round(sum(per_ticket[-100:]) / max(1, len(per_ticket[-100:]))),
         "stage_s": stages,
@@ -297,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep the run folders here instead of a temp folder")
     parser.add_argument("--no-embed-speed", action="store_true", help="skip the embedding micro-benchmark")
+    parser.add_argument("--classifier", choices=("llm", "embedding"), default="llm",
+                        help="embedding: the offline run (batch clustering), no model calls")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
