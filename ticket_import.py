@@ -21,6 +21,7 @@ link; otherwise `ticket_url(id)` when given (the configured desk), else none.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -97,13 +98,20 @@ class ImportStats:
 
 @dataclass(frozen=True)
 class ImportedTicket:
-    """One ticket of an export file: its conversation and the raw record it was cleaned from."""
+    """One ticket of an export file: the raw record it is cleaned from, and its link.
+
+    The conversation is cleaned when first asked for, so a re-run over an export whose tickets are stored
+    already cleans none of them."""
 
     id: int
     updated_at: str
-    conversation: Conversation
     raw: dict
     where: str
+    url: str
+
+    @functools.cached_property
+    def conversation(self) -> Conversation:
+        return conversation_from_raw(self.raw, self.url)
 
 
 class _Skip(Exception):
@@ -192,6 +200,12 @@ def read_export(
 
 def _sort_key(ticket: ImportedTicket) -> datetime:
     return _moment(ticket.updated_at) or datetime.min.replace(tzinfo=timezone.utc)
+
+
+def by_update(tickets: Iterable[ImportedTicket]) -> list[ImportedTicket]:
+    """The tickets by `updated_at`, oldest first, then by id: the order a run over the desk since a date
+    decides them in (Zendesk's export and Freshdesk's list), whatever order the file holds them in."""
+    return sorted(tickets, key=lambda ticket: (_sort_key(ticket), ticket.id))
 
 
 def conversation_from_raw(raw: dict, url: str) -> Conversation:
@@ -425,7 +439,7 @@ def _ticket_of(record: Any, where: str, path: Path, mapping: dict[str, str],
         return _plain_object(ticket, where, path, mapping, ticket_url)
     if thread_key == "comments" or (thread_key is None and "requester_id" in ticket
                                     and isinstance(ticket.get("status"), str)):
-        return _zendesk_ticket(ticket, _thread(record, ticket, "comments"), where, path)
+        return _zendesk_ticket(ticket, _thread(record, ticket, "comments"), where, path, ticket_url)
     if thread_key == "conversations" or isinstance(ticket.get("status"), int) or "description_text" in ticket:
         return _freshdesk_ticket(ticket, _thread(record, ticket, "conversations"), where, path, ticket_url)
     return _plain_object(ticket, where, path, mapping, ticket_url)
@@ -466,7 +480,8 @@ def _kept_status(value: Any) -> int | None:
     return code if code in KEPT_CODES else None
 
 
-def _zendesk_ticket(ticket: dict, comments: list[dict], where: str, path: Path) -> ImportedTicket | None:
+def _zendesk_ticket(ticket: dict, comments: list[dict], where: str, path: Path,
+                    ticket_url: Callable[[int], str] | None) -> ImportedTicket | None:
     ticket_id = _ticket_id(ticket.get("id"))
     if str(ticket.get("status") or "").lower() == "deleted":
         return None
@@ -476,13 +491,12 @@ def _zendesk_ticket(ticket: dict, comments: list[dict], where: str, path: Path) 
         raise _Skip("has no updated_at")
     if not comments and not ticket.get("description"):
         raise _Skip("has no comments and no description")
-    url = ""
+    url = ticket_url(ticket_id) if ticket_url else ""
     match = _ZENDESK_API_TICKET.match(str(ticket.get("url") or ""))
     if match:
         url = f"{match[1]}/agent/tickets/{match[2]}"  # the API url names the account; people want its page
     raw = {**raw_thread(ticket, comments), "imported_from": str(path)}
-    return ImportedTicket(ticket_id, str(ticket["updated_at"]), zendesk_conversation(ticket, comments, url), raw,
-                          where)
+    return ImportedTicket(ticket_id, str(ticket["updated_at"]), raw, where, url)
 
 
 def _freshdesk_conversation(ticket: dict, conversations: list[dict], url: str) -> Conversation:
@@ -502,8 +516,7 @@ def _freshdesk_ticket(ticket: dict, conversations: list[dict], where: str, path:
         raise _Skip("has no description and no conversations")
     url = ticket_url(ticket_id) if ticket_url else ""
     raw = {"source": "freshdesk", "ticket": ticket, "conversations": conversations, "imported_from": str(path)}
-    return ImportedTicket(ticket_id, str(ticket["updated_at"]), _freshdesk_conversation(ticket, conversations, url),
-                          raw, where)
+    return ImportedTicket(ticket_id, str(ticket["updated_at"]), raw, where, url)
 
 
 def _plain_object(obj: dict, where: str, path: Path, mapping: dict[str, str],
@@ -571,7 +584,7 @@ def _plain_ticket(values: dict[str, list[str]], replies: list[tuple[str, str, in
               "updated_at": updated, "url": url}
     raw = {"source": "file", "imported_from": str(path), "where": where, "record": record, "ticket": ticket,
            "messages": messages}
-    return ImportedTicket(ticket_id, updated, _file_conversation(ticket, messages, url), raw, where)
+    return ImportedTicket(ticket_id, updated, raw, where, url)
 
 
 def _in_thread_order(replies: list[tuple[str, str, int | None]]) -> list[tuple[str, str]]:
