@@ -120,6 +120,10 @@ class TicketNotFoundError(ZendeskError):
     """The ticket does not exist (deleted or never created): callers skip it."""
 
 
+class ExportTooRecentError(ZendeskQueryError):
+    """Zendesk's clock puts the export's start_time within its last minute ("Too recent start_time")."""
+
+
 class _Transient(Exception):
     """An exchange worth retrying (5xx, dropped connection, timeout)."""
 
@@ -541,9 +545,11 @@ class ZendeskClient:
         path = "/api/v2/incremental/tickets/cursor.json"
         response = self._get(url, "export")
         if response.status_code in (400, 422):
-            raise ZendeskQueryError(
-                f"Zendesk refused the incremental export ({response.status_code}: "
-                f"{_error_details(response) or 'no details'}): check --since and this machine's clock"
+            details = _error_details(response) or "no details"
+            kind = ExportTooRecentError if "too recent" in details.lower() else ZendeskQueryError
+            raise kind(
+                f"Zendesk refused the incremental export ({response.status_code}: {details}): check --since "
+                "and this machine's clock"
             )
         body = self._expect_ok(response, path)
         tickets = body.get("tickets")
@@ -690,7 +696,18 @@ def iter_incremental(client: ZendeskClient, since: str | int | float, *, per_pag
     skipped: collections.Counter[str] = collections.Counter()
     pages = 0
     while url:
-        refs, url, end = client.export_page(url)
+        try:
+            refs, url, end = client.export_page(url)
+        except ExportTooRecentError:
+            if pages:
+                raise
+            # This machine's clock runs ahead of Zendesk's: by Zendesk's clock the start is within its last
+            # minute, whose changes the export leaves out anyway. Nothing is exportable yet; the next run,
+            # starting from the same point, picks those changes up.
+            log.warning("Zendesk says %s is within its last minute (this machine's clock is ahead of "
+                        "Zendesk's): nothing to export yet", datetime.fromtimestamp(start, timezone.utc)
+                        .strftime("%Y-%m-%dT%H:%M:%SZ"))
+            return
         pages += 1
         for ref in refs:
             if ref.id in seen:
