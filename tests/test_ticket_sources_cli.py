@@ -25,7 +25,7 @@ import zendesk_client
 from conversation_utils import ConversationStore
 from issue_clusterer import IssueDB, SideFiles
 from run_lock import RunLock
-from tests.e2e_support import comparable_db
+from tests.e2e_support import comparable_db as _comparable_db
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 HOUR_AGO = NOW - timedelta(hours=1)
@@ -137,6 +137,13 @@ def check_complete(ticket_id: int, fake: FakeZendesk) -> None:
     assert conversation["url"] == f"{fake.url}/agent/tickets/{ticket_id}"
     raw = json.loads((ZENDESK_DIR / "raw" / f"{ticket_id}.json").read_text())
     assert raw["source"] == "zendesk" and raw["comments"] == fake.comments(ticket_id)
+
+
+def comparable_db(path: Path) -> dict:
+    """The DB up to timestamps (e2e_support's, and the times consolidation's suggestions were made)."""
+    data = _comparable_db(path)
+    data["merge_suggestions"] = [{k: v for k, v in s.items() if k != "at"} for s in data.get("merge_suggestions", [])]
+    return data
 
 
 def db_at(path: str = "output/silo_issues_db.json") -> IssueDB:
@@ -363,6 +370,8 @@ def same_issues_three_ways(desk: list[dict], fake: FakeZendesk, tmp_path: Path, 
         assert code == 0, err
         assert ("Zendesk requests" in out) == (name == "api") and "Freshdesk credits" not in out
         dbs[name] = work / "output" / "silo_issues_db.json"
+        # The report links the desk's page of each ticket, whichever way it came in.
+        assert f'href="{fake.url}/agent/tickets/{kept(desk)[0]}"' in (work / "output" / "report.html").read_text()
     reference = comparable_db(dbs["api"])
     assert sorted(int(t) for t in reference["tickets"]) == kept(desk)
     assert comparable_db(dbs["json"]) == reference
