@@ -30,11 +30,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from conversation_utils import SourceMessage, clean_conversation, conversation_from_messages
 from errors import DatabaseError, ImportFileError, UsageError
-from records import Conversation
+from records import Conversation, JSONValue
 from zendesk_client import STATUS_CODES, raw_thread, zendesk_conversation
 
 log = logging.getLogger(__name__)
@@ -132,7 +131,7 @@ def parse_map(values: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-def status_code(value: Any) -> int | None:
+def status_code(value: JSONValue) -> int | None:
     """Freshdesk's status number (2 open, 3 pending, 4 resolved, 5 closed) for a number or a status name."""
     if isinstance(value, bool):
         return None
@@ -255,7 +254,7 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def _json_records(path: Path, text: str) -> list[tuple[str, Any]]:
+def _json_records(path: Path, text: str) -> list[tuple[str, object]]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -280,8 +279,8 @@ def _json_records(path: Path, text: str) -> list[tuple[str, Any]]:
     )
 
 
-def _jsonl_records(path: Path, text: str) -> list[tuple[str, Any]]:
-    records: list[tuple[str, Any]] = []
+def _jsonl_records(path: Path, text: str) -> list[tuple[str, object]]:
+    records: list[tuple[str, object]] = []
     broken = 0
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -301,7 +300,7 @@ class _Broken:
     reason: str
 
 
-def _csv_records(path: Path, text: str, mapping: dict[str, str]) -> list[tuple[str, Any]]:
+def _csv_records(path: Path, text: str, mapping: dict[str, str]) -> list[tuple[str, object]]:
     header_line = _first_line(text)
     separator = _separator(header_line)
     if separator is None:
@@ -317,7 +316,7 @@ def _csv_records(path: Path, text: str, mapping: dict[str, str]) -> list[tuple[s
     except (csv.Error, StopIteration) as exc:
         raise ImportFileError(f"{path} is not a table ({exc}): export the tickets as CSV") from None
     columns = _columns(path, header, mapping)
-    records: list[tuple[str, Any]] = []
+    records: list[tuple[str, object]] = []
     line = reader.line_num
     try:
         for row in reader:
@@ -418,7 +417,7 @@ def _columns(path: Path, header: list[str], mapping: dict[str, str]) -> dict[int
 # ----------------------------------------------------------------------------- records to tickets
 
 
-def _ticket_of(record: Any, where: str, path: Path, mapping: dict[str, str],
+def _ticket_of(record: object, where: str, path: Path, mapping: dict[str, str],
                ticket_url: Callable[[int], str] | None) -> ImportedTicket | None:
     """The ticket of one record; None when its status is not kept; _Skip when it cannot be used."""
     if isinstance(record, _Broken):
@@ -459,7 +458,7 @@ def _thread(record: dict, ticket: dict, key: str) -> list[dict]:
     return [item for item in (items or []) if isinstance(item, dict)]
 
 
-def _ticket_id(value: Any) -> int:
+def _ticket_id(value: JSONValue) -> int:
     try:
         number = int(str(value).strip().lstrip("#"))
     except (TypeError, ValueError):
@@ -469,7 +468,7 @@ def _ticket_id(value: Any) -> int:
     return number
 
 
-def _kept_status(value: Any) -> int | None:
+def _kept_status(value: JSONValue) -> int | None:
     """The status code when kept, None when the ticket is left out; _Skip for a status nobody knows."""
     if value is None or str(value).strip() == "":
         raise _Skip("has no status; give resolved, solved or closed (or 4, 5)")
@@ -630,7 +629,7 @@ def _moment(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _time_or_skip(value: Any, name: str) -> str | None:
+def _time_or_skip(value: JSONValue, name: str) -> str | None:
     """An ISO timestamp in UTC ("...Z"); None when empty; _Skip when it is not a date."""
     if value is None or str(value).strip() == "":
         return None
