@@ -100,6 +100,9 @@ def choose(args: argparse.Namespace, settings: Settings, db: Path, *, demo: bool
     _check_query(args, helpdesk)
     field_map = parse_map(args.map or [])
     recorded = recorded_source(db) if not demo and db.is_file() else None
+    if recorded is not None and recorded not in DESK_DIRS:
+        raise UsageError(f"{db} holds tickets from {recorded!r}, a source this version does not know",
+                         "use the version that built it, or another --output")
     if demo:
         desk = "demo"
     elif args.from_file is not None:

@@ -222,8 +222,8 @@ class FileSource:
         self.found = ImportStats()
         tickets = read_export(path, mapping=mapping, ticket_url=ticket_url, since=request.since, stats=self.found)
         if self.found.records and self.found.skipped == self.found.records:
-            raise ImportFileError(f"{path} holds no usable ticket: every record lacks a required field",
-                                  "see the warnings above, fix the export, or name its columns")
+            raise ImportFileError(f"{path} holds no usable ticket: every record of it was skipped",
+                                  "see the warnings above: fix the export, or map its columns to the fields")
         self.tickets = _chosen(path, by_update(tickets), request.ticket_ids)
         log.info("%s: %d tickets to use (%d records; %d skipped, %d not resolved/solved/closed, %d older)",
                  path, len(self.tickets), self.found.records, self.found.skipped, self.found.not_kept,
