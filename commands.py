@@ -133,6 +133,7 @@ def _summary(ctx: RunContext, classifier: str, fetched: SourceStats, stats: RunS
         credits=fetched.credits,
         price_input=ctx.settings.llm_price_input,
         price_output=ctx.settings.llm_price_output,
+        source=ctx.desk,
     )
 
 
@@ -201,6 +202,7 @@ def dry_run(ctx: RunContext, request: SourceRequest, *, fetch_only: bool, as_jso
     """Make the listing calls only, then estimate the rest from the cache and the DB; write nothing."""
     from dry_run import estimate, format_estimate
     from llm_classifier import MAX_PROMPT_CHARS
+    from run_summary import cost_label
 
     db = IssueDB.load(ctx.files.db) if ctx.files.db.exists() else None
     with closing(open_source(ctx, _resolve_since(request, ctx.files))) as source:
@@ -210,7 +212,8 @@ def dry_run(ctx: RunContext, request: SourceRequest, *, fetch_only: bool, as_jso
         reclassify=ctx.reclassify, listing_credits=source.stats.credits, max_prompt_chars=MAX_PROMPT_CHARS,
         price_input=ctx.settings.llm_price_input, price_output=ctx.settings.llm_price_output,
     )
-    return json.dumps(result.to_dict(), indent=2, sort_keys=True) if as_json else format_estimate(result)
+    return json.dumps(result.to_dict(), indent=2, sort_keys=True) if as_json else format_estimate(
+        result, cost_label(ctx.desk))
 
 
 # ---- commands on an existing DB ------------------------------------------------------------------
@@ -294,10 +297,11 @@ def similar(ctx: RunContext, *, text: str | None, ticket_id: int | None, as_json
 def reclean(ctx: RunContext) -> str:
     """Rebuild conversations/ from the raw API answers with the current cleaning code."""
     from conversation_utils import reclean_store
-    from data_fetcher import ticket_page_url
+    from ticket_import import conversation_from_raw
+    from ticket_sources import ticket_link
 
-    base = ctx.ticket_base_url
-    rebuilt, problems = reclean_store(ctx.store, lambda ticket_id: ticket_page_url(base, ticket_id) if base else "")
+    # Raw answers of every source (Freshdesk, Zendesk, export files) are rebuilt by their own cleaning.
+    rebuilt, problems = reclean_store(ctx.store, ticket_link(ctx), clean=conversation_from_raw)
     for problem in problems:
         log.warning("%s; skipped", problem)
     if not rebuilt and not problems:

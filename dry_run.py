@@ -188,12 +188,15 @@ def _basis(to_price: int, calls: float, averages: RunAverages, rendered: int, me
     return "; ".join(parts + [calls_basis])
 
 
-def format_estimate(result: Estimate) -> str:
-    """A few lines for people; the last says nothing was written."""
+def format_estimate(result: Estimate, cost_label: str | None = "Freshdesk credits") -> str:
+    """A few lines for people; the last says nothing was written. `cost_label` names what the source's
+    requests cost ("Zendesk requests"); None for a source without requests (an export file)."""
+    spent = (f"{cost_label}: {result.listing_credits:g} spent listing, about {result.fetch_credits:g} more to fetch"
+             if cost_label else None)
     lines = [
         f"Dry run: {result.listed} tickets listed; {result.to_fetch} to fetch (new or changed), "
         f"{result.cached} in the cache; {result.already_decided} already decided, {result.to_classify} to classify",
-        f"Freshdesk credits: {result.listing_credits:g} spent listing, about {result.fetch_credits:g} more to fetch",
+        *([spent] if spent else []),
         f"Model: about {result.model_calls:.0f} calls ({result.second_looks:.0f} second looks, "
         f"{result.consolidation_calls:.0f} consolidation), {result.prompt_tokens:.0f} prompt + "
         f"{result.completion_tokens:.0f} completion tokens"

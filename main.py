@@ -24,6 +24,7 @@ from errors import (
     cli_message,
 )
 from log_setup import configure_logging
+from source_options import add_arguments as add_source_arguments
 
 if TYPE_CHECKING:
     from run_context import RunContext
@@ -128,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="rebuild conversations/ from the raw API answers in conversations/raw/ with the "
                       "current cleaning code; no Freshdesk calls")
     parser.add_argument("--query", metavar="CLAUSE",
-                        help="extra Freshdesk search clause ANDed to the status filter, "
-                        "e.g. 'group_id:12 AND tag:billing'")
+                        help="extra search terms ANDed to the status filter, e.g. 'group_id:12 AND tag:billing' "
+                        "(Freshdesk) or 'tags:billing' (Zendesk, with --pages)")
+    add_source_arguments(parser)
     parser.add_argument("--output", type=Path, metavar="PATH",
                         help=f"issue DB (default {DEFAULT_OUTPUT}; {DEMO_OUTPUT} with --demo); "
                         "its CSV, report and checkpoint are written beside it")
@@ -195,8 +197,6 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def _check_combinations(args: argparse.Namespace) -> None:
-    if args.query and not (args.pages or args.since or not _picks_source(args)):
-        raise UsageError("--query scopes a Freshdesk search: use it with --pages or --since")
     if args.prompt_debug and (args.demo or args.classifier == "embedding"):
         raise UsageError("--prompt-debug shows the model's prompts: use it with the llm classifier, not --demo")
     if args.fetch_only and (args.from_cache or args.demo):
@@ -216,11 +216,6 @@ def _check_combinations(args: argparse.Namespace) -> None:
         args.merge = [issue_id.upper() for issue_id in args.merge]
         if args.merge[0] == args.merge[1]:
             raise UsageError(f"--merge needs two different issues, got {args.merge[0]} twice")
-
-
-def _picks_source(args: argparse.Namespace) -> bool:
-    return bool(args.pages or args.since or args.ticket_ids or args.from_cache or args.demo
-                or args.similar is not None or args.similar_to or args.reclean)
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -253,7 +248,8 @@ def _context(args: argparse.Namespace, settings: Settings) -> RunContext:
     """The run context, with every setting the mode needs checked before any network call."""
     from conversation_utils import ConversationStore
     from issue_clusterer import SideFiles
-    from run_context import CONVERSATIONS_DIR, DEMO_CONVERSATIONS_DIR, RunContext
+    from run_context import RunContext
+    from source_options import choose
 
     db = args.output or (DEMO_OUTPUT if args.demo else DEFAULT_OUTPUT)
     files = SideFiles.for_db(db)
@@ -262,18 +258,23 @@ def _context(args: argparse.Namespace, settings: Settings) -> RunContext:
     # The demo DB's conversations live apart from the real desk's.
     demo_store = args.demo or files.db.resolve() == DEMO_OUTPUT.resolve()
     classifier = args.classifier or ("embedding" if args.demo else "llm")
-    source = "demo" if args.demo else "cache" if args.from_cache else "freshdesk"
+    chosen = choose(args, settings, files.db, demo=demo_store)
+    source = chosen.source
     looks_up = args.similar is not None or bool(args.similar_to)
     runs = not (args.apply_review or args.merge or args.reclean or looks_up or args.consolidate)
-    fetches = runs and source == "freshdesk"
+    fetches = runs and source in ("freshdesk", "zendesk")
     asks_model = (runs or args.consolidate) and classifier == "llm" and not (args.fetch_only or args.dry_run)
     return RunContext(
         settings=settings,
         files=files,
-        store=ConversationStore(DEMO_CONVERSATIONS_DIR if demo_store else CONVERSATIONS_DIR),
+        store=ConversationStore(chosen.store_dir),
         source=source,
+        desk=chosen.desk,
         classifier=classifier,
-        freshdesk=settings.freshdesk() if fetches else None,
+        freshdesk=settings.freshdesk() if fetches and source == "freshdesk" else None,
+        zendesk=settings.zendesk() if fetches and source == "zendesk" else None,
+        export_file=chosen.export_file,
+        field_map=chosen.field_map,
         llm=settings.llm() if asks_model else None,
         embedding=settings.embedding() if runs or looks_up or args.consolidate else None,
         concurrency=args.concurrency,

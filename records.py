@@ -133,7 +133,11 @@ class RunSummary:
     tickets_seen: int = 0
     tickets_fetched: int = 0
     tickets_cached: int = 0
+    # What the source spent: Freshdesk credits, or Zendesk requests (a file costs none); `source` says
+    # which (freshdesk, zendesk, file or demo; a --from-cache run names its conversations' source;
+    # runs recorded before it was: Freshdesk).
     credits: float = 0.0
+    source: str | None = None
     tickets_skipped: int | None = None
     tickets_classified: int | None = None
     issues_created: int | None = None

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from records import RunStats, RunSummary
 
+# What a source's requests are counted in, as the summary and --dry-run print them; files and the demo
+# cost nothing. A summary without a source was recorded before there were others: Freshdesk.
+COST_LABELS = {"freshdesk": "Freshdesk credits", "zendesk": "Zendesk requests"}
+
+
+def cost_label(source: str | None) -> str | None:
+    """The label of a source's spending ("Freshdesk credits", "Zendesk requests"); None when it makes no requests."""
+    return COST_LABELS.get(source or "freshdesk")
+
 
 def estimated_cost(prompt_tokens: float, completion_tokens: float,
                    price_input: float | None, price_output: float | None) -> float | None:
@@ -26,6 +35,7 @@ def build_summary(
     credits: float,
     price_input: float | None,
     price_output: float | None,
+    source: str | None = None,
 ) -> RunSummary:
     """The summary of a run; `stats` is the classify stage's (None for --fetch-only)."""
     summary = RunSummary(
@@ -37,6 +47,7 @@ def build_summary(
         tickets_fetched=fetched,
         tickets_cached=cached,
         credits=round(credits, 2),
+        source=source,
     )
     if stats is None:
         return summary
@@ -84,6 +95,8 @@ def format_summary(summary: RunSummary, paths: dict[str, str]) -> str:
         if summary.consolidated or summary.merge_suggestions:
             lines.append(f"Consolidation: {summary.consolidated} issues merged into older ones; "
                          f"{summary.merge_suggestions} merge suggestions for review")
-    lines.append(f"Freshdesk credits: {summary.credits:g}; time {summary.seconds:g} s")
+    spent = cost_label(summary.source)
+    lines.append(f"{spent}: {summary.credits:g}; time {summary.seconds:g} s" if spent
+                 else f"Time: {summary.seconds:g} s")
     lines.extend(f"{label}: {path}" for label, path in paths.items())
     return "\n".join(lines)

@@ -21,6 +21,7 @@ link; otherwise `ticket_url(id)` when given (the configured desk), else none.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -29,11 +30,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from conversation_utils import SourceMessage, clean_conversation, conversation_from_messages
 from errors import DatabaseError, ImportFileError, UsageError
-from records import Conversation
+from records import Conversation, JSONValue
 from zendesk_client import STATUS_CODES, raw_thread, zendesk_conversation
 
 log = logging.getLogger(__name__)
@@ -97,13 +97,20 @@ class ImportStats:
 
 @dataclass(frozen=True)
 class ImportedTicket:
-    """One ticket of an export file: its conversation and the raw record it was cleaned from."""
+    """One ticket of an export file: the raw record it is cleaned from, and its link.
+
+    The conversation is cleaned when first asked for, so a re-run over an export whose tickets are stored
+    already cleans none of them."""
 
     id: int
     updated_at: str
-    conversation: Conversation
     raw: dict
     where: str
+    url: str
+
+    @functools.cached_property
+    def conversation(self) -> Conversation:
+        return conversation_from_raw(self.raw, self.url)
 
 
 class _Skip(Exception):
@@ -124,7 +131,7 @@ def parse_map(values: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-def status_code(value: Any) -> int | None:
+def status_code(value: JSONValue) -> int | None:
     """Freshdesk's status number (2 open, 3 pending, 4 resolved, 5 closed) for a number or a status name."""
     if isinstance(value, bool):
         return None
@@ -194,6 +201,12 @@ def _sort_key(ticket: ImportedTicket) -> datetime:
     return _moment(ticket.updated_at) or datetime.min.replace(tzinfo=timezone.utc)
 
 
+def by_update(tickets: Iterable[ImportedTicket]) -> list[ImportedTicket]:
+    """The tickets by `updated_at`, oldest first, then by id: the order a run over the desk since a date
+    decides them in (Zendesk's export and Freshdesk's list), whatever order the file holds them in."""
+    return sorted(tickets, key=lambda ticket: (_sort_key(ticket), ticket.id))
+
+
 def conversation_from_raw(raw: dict, url: str) -> Conversation:
     """Rebuild a conversation from the raw record any source stored (Freshdesk, Zendesk, export files).
 
@@ -241,7 +254,7 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def _json_records(path: Path, text: str) -> list[tuple[str, Any]]:
+def _json_records(path: Path, text: str) -> list[tuple[str, object]]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -266,8 +279,8 @@ def _json_records(path: Path, text: str) -> list[tuple[str, Any]]:
     )
 
 
-def _jsonl_records(path: Path, text: str) -> list[tuple[str, Any]]:
-    records: list[tuple[str, Any]] = []
+def _jsonl_records(path: Path, text: str) -> list[tuple[str, object]]:
+    records: list[tuple[str, object]] = []
     broken = 0
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -287,7 +300,7 @@ class _Broken:
     reason: str
 
 
-def _csv_records(path: Path, text: str, mapping: dict[str, str]) -> list[tuple[str, Any]]:
+def _csv_records(path: Path, text: str, mapping: dict[str, str]) -> list[tuple[str, object]]:
     header_line = _first_line(text)
     separator = _separator(header_line)
     if separator is None:
@@ -303,7 +316,7 @@ def _csv_records(path: Path, text: str, mapping: dict[str, str]) -> list[tuple[s
     except (csv.Error, StopIteration) as exc:
         raise ImportFileError(f"{path} is not a table ({exc}): export the tickets as CSV") from None
     columns = _columns(path, header, mapping)
-    records: list[tuple[str, Any]] = []
+    records: list[tuple[str, object]] = []
     line = reader.line_num
     try:
         for row in reader:
@@ -404,7 +417,7 @@ def _columns(path: Path, header: list[str], mapping: dict[str, str]) -> dict[int
 # ----------------------------------------------------------------------------- records to tickets
 
 
-def _ticket_of(record: Any, where: str, path: Path, mapping: dict[str, str],
+def _ticket_of(record: object, where: str, path: Path, mapping: dict[str, str],
                ticket_url: Callable[[int], str] | None) -> ImportedTicket | None:
     """The ticket of one record; None when its status is not kept; _Skip when it cannot be used."""
     if isinstance(record, _Broken):
@@ -425,7 +438,7 @@ def _ticket_of(record: Any, where: str, path: Path, mapping: dict[str, str],
         return _plain_object(ticket, where, path, mapping, ticket_url)
     if thread_key == "comments" or (thread_key is None and "requester_id" in ticket
                                     and isinstance(ticket.get("status"), str)):
-        return _zendesk_ticket(ticket, _thread(record, ticket, "comments"), where, path)
+        return _zendesk_ticket(ticket, _thread(record, ticket, "comments"), where, path, ticket_url)
     if thread_key == "conversations" or isinstance(ticket.get("status"), int) or "description_text" in ticket:
         return _freshdesk_ticket(ticket, _thread(record, ticket, "conversations"), where, path, ticket_url)
     return _plain_object(ticket, where, path, mapping, ticket_url)
@@ -445,7 +458,7 @@ def _thread(record: dict, ticket: dict, key: str) -> list[dict]:
     return [item for item in (items or []) if isinstance(item, dict)]
 
 
-def _ticket_id(value: Any) -> int:
+def _ticket_id(value: JSONValue) -> int:
     try:
         number = int(str(value).strip().lstrip("#"))
     except (TypeError, ValueError):
@@ -455,7 +468,7 @@ def _ticket_id(value: Any) -> int:
     return number
 
 
-def _kept_status(value: Any) -> int | None:
+def _kept_status(value: JSONValue) -> int | None:
     """The status code when kept, None when the ticket is left out; _Skip for a status nobody knows."""
     if value is None or str(value).strip() == "":
         raise _Skip("has no status; give resolved, solved or closed (or 4, 5)")
@@ -466,7 +479,8 @@ def _kept_status(value: Any) -> int | None:
     return code if code in KEPT_CODES else None
 
 
-def _zendesk_ticket(ticket: dict, comments: list[dict], where: str, path: Path) -> ImportedTicket | None:
+def _zendesk_ticket(ticket: dict, comments: list[dict], where: str, path: Path,
+                    ticket_url: Callable[[int], str] | None) -> ImportedTicket | None:
     ticket_id = _ticket_id(ticket.get("id"))
     if str(ticket.get("status") or "").lower() == "deleted":
         return None
@@ -476,13 +490,12 @@ def _zendesk_ticket(ticket: dict, comments: list[dict], where: str, path: Path) 
         raise _Skip("has no updated_at")
     if not comments and not ticket.get("description"):
         raise _Skip("has no comments and no description")
-    url = ""
+    url = ticket_url(ticket_id) if ticket_url else ""
     match = _ZENDESK_API_TICKET.match(str(ticket.get("url") or ""))
     if match:
         url = f"{match[1]}/agent/tickets/{match[2]}"  # the API url names the account; people want its page
     raw = {**raw_thread(ticket, comments), "imported_from": str(path)}
-    return ImportedTicket(ticket_id, str(ticket["updated_at"]), zendesk_conversation(ticket, comments, url), raw,
-                          where)
+    return ImportedTicket(ticket_id, str(ticket["updated_at"]), raw, where, url)
 
 
 def _freshdesk_conversation(ticket: dict, conversations: list[dict], url: str) -> Conversation:
@@ -502,8 +515,7 @@ def _freshdesk_ticket(ticket: dict, conversations: list[dict], where: str, path:
         raise _Skip("has no description and no conversations")
     url = ticket_url(ticket_id) if ticket_url else ""
     raw = {"source": "freshdesk", "ticket": ticket, "conversations": conversations, "imported_from": str(path)}
-    return ImportedTicket(ticket_id, str(ticket["updated_at"]), _freshdesk_conversation(ticket, conversations, url),
-                          raw, where)
+    return ImportedTicket(ticket_id, str(ticket["updated_at"]), raw, where, url)
 
 
 def _plain_object(obj: dict, where: str, path: Path, mapping: dict[str, str],
@@ -571,7 +583,7 @@ def _plain_ticket(values: dict[str, list[str]], replies: list[tuple[str, str, in
               "updated_at": updated, "url": url}
     raw = {"source": "file", "imported_from": str(path), "where": where, "record": record, "ticket": ticket,
            "messages": messages}
-    return ImportedTicket(ticket_id, updated, _file_conversation(ticket, messages, url), raw, where)
+    return ImportedTicket(ticket_id, updated, raw, where, url)
 
 
 def _in_thread_order(replies: list[tuple[str, str, int | None]]) -> list[tuple[str, str]]:
@@ -617,7 +629,7 @@ def _moment(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _time_or_skip(value: Any, name: str) -> str | None:
+def _time_or_skip(value: JSONValue, name: str) -> str | None:
     """An ISO timestamp in UTC ("...Z"); None when empty; _Skip when it is not a date."""
     if value is None or str(value).strip() == "":
         return None

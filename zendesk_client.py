@@ -23,11 +23,10 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import backoff
@@ -43,7 +42,7 @@ from errors import (
     ZendeskQueryError,
     ZendeskUnreachableError,
 )
-from records import Conversation
+from records import Conversation, JSONObject, JSONValue
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class ZendeskTicketRef:
     raw: dict
 
     @classmethod
-    def from_api(cls, item: Any, where: str) -> ZendeskTicketRef:
+    def from_api(cls, item: JSONValue, where: str) -> ZendeskTicketRef:
         try:
             return cls(
                 id=int(item["id"]),
@@ -120,6 +119,10 @@ class TicketNotFoundError(ZendeskError):
     """The ticket does not exist (deleted or never created): callers skip it."""
 
 
+class ExportTooRecentError(ZendeskQueryError):
+    """Zendesk's clock puts the export's start_time within its last minute ("Too recent start_time")."""
+
+
 class _Transient(Exception):
     """An exchange worth retrying (5xx, dropped connection, timeout)."""
 
@@ -128,7 +131,7 @@ class _Transient(Exception):
         self.kind = kind  # "transient", "refused" or "dns"
 
 
-def _header_number(headers: Any, *names: str) -> float | None:
+def _header_number(headers: Mapping[str, str], *names: str) -> float | None:
     for name in names:
         raw = headers.get(name)
         if raw is None:
@@ -290,10 +293,31 @@ def _error_details(response: requests.Response) -> str:
     return ": ".join(parts)[:300]
 
 
+def _raise_for_configuration(response: requests.Response, path: str, export: bool) -> None:
+    """401, 403 and redirects: the settings are wrong (or the agent lacks a role), exit 2 in one line."""
+    status = response.status_code
+    if status == 401:
+        raise ZendeskAuthError(
+            f"Zendesk rejected ZENDESK_EMAIL and ZENDESK_API_TOKEN (401) on GET {path}: check both in "
+            ".env (Admin Center > Apps and integrations > APIs > Zendesk API, with token access on)"
+        )
+    if status == 403:
+        # The incremental export is "Allowed for: Admins" (Incremental Exports).
+        need = ("the incremental export needs an admin: set ZENDESK_EMAIL and ZENDESK_API_TOKEN in .env "
+                "to an admin's" if export else
+                "the agent of ZENDESK_EMAIL may not view it: use the token of an agent who may, in .env")
+        raise ZendeskAuthError(f"Zendesk refused GET {path} (403): {need}")
+    if 300 <= status < 400:
+        target = urlsplit(response.headers.get("Location", "")).netloc or "another page"
+        raise ZendeskUnreachableError(
+            f"GET {path} was redirected to {target}: check ZENDESK_SUBDOMAIN in .env names your account"
+        )
+
+
 def _connection_kind(exc: BaseException) -> str:
     """'dns' for a name that does not resolve, 'refused' for a refused connection, else 'transient'."""
     seen: set[int] = set()
-    stack: list[Any] = [exc]
+    stack: list[object] = [exc]
     while stack:
         item = stack.pop()
         if not isinstance(item, BaseException) or id(item) in seen:
@@ -419,20 +443,7 @@ class ZendeskClient:
             status = response.status_code
             if status == 429:
                 throttles += 1
-                # Rate limits: a 429 carries Retry-After, the seconds to wait before retrying.
-                retry_after = _header_number(response.headers, "Retry-After", "ratelimit-reset")
-                retry_after = self.window_seconds if retry_after is None else max(0.0, retry_after)
-                if export:
-                    self._export_window.throttled(retry_after)
-                else:
-                    self._budget.throttled(retry_after)
-                if throttles > self._max_throttle_waits:
-                    raise ZendeskError(
-                        f"GET {path} was rate-limited {throttles} times in a row: another integration may "
-                        "be using the account's API limit; try again later or lower BATCH_SIZE"
-                    )
-                log.info("GET %s: rate-limited (429); waiting %.1fs as Retry-After asks", path, retry_after)
-                self._sleep(retry_after)
+                self._wait_retry_after(response, path, export, throttles)
                 continue
             if status >= 500:
                 tries += 1
@@ -444,23 +455,25 @@ class ZendeskClient:
                 log.info("GET %s: %d; retry %d/%d in %.1fs", path, status, tries, self._max_tries - 1, wait)
                 self._sleep(wait)
                 continue
-            if status == 401:
-                raise ZendeskAuthError(
-                    f"Zendesk rejected ZENDESK_EMAIL and ZENDESK_API_TOKEN (401) on GET {path}: check both in "
-                    ".env (Admin Center > Apps and integrations > APIs > Zendesk API, with token access on)"
-                )
-            if status == 403:
-                # The incremental export is "Allowed for: Admins" (Incremental Exports).
-                need = ("the incremental export needs an admin: set ZENDESK_EMAIL and ZENDESK_API_TOKEN in .env "
-                        "to an admin's" if export else
-                        "the agent of ZENDESK_EMAIL may not view it: use the token of an agent who may, in .env")
-                raise ZendeskAuthError(f"Zendesk refused GET {path} (403): {need}")
-            if 300 <= status < 400:
-                target = urlsplit(response.headers.get("Location", "")).netloc or "another page"
-                raise ZendeskUnreachableError(
-                    f"GET {path} was redirected to {target}: check ZENDESK_SUBDOMAIN in .env names your account"
-                )
+            _raise_for_configuration(response, path, export)
             return response
+
+    def _wait_retry_after(self, response: requests.Response, path: str, export: bool, throttles: int) -> None:
+        """A 429: hold every request of its budget for Retry-After, then let this one try again."""
+        # Rate limits: a 429 carries Retry-After, the seconds to wait before retrying.
+        retry_after = _header_number(response.headers, "Retry-After", "ratelimit-reset")
+        retry_after = self.window_seconds if retry_after is None else max(0.0, retry_after)
+        if export:
+            self._export_window.throttled(retry_after)
+        else:
+            self._budget.throttled(retry_after)
+        if throttles > self._max_throttle_waits:
+            raise ZendeskError(
+                f"GET {path} was rate-limited {throttles} times in a row: another integration may "
+                "be using the account's API limit; try again later or lower BATCH_SIZE"
+            )
+        log.info("GET %s: rate-limited (429); waiting %.1fs as Retry-After asks", path, retry_after)
+        self._sleep(retry_after)
 
     def _attempt(self, url: str, path: str, endpoint: str, sent_at: float) -> requests.Response:
         """One HTTP exchange; connection problems become _Transient, answers are counted."""
@@ -496,7 +509,7 @@ class ZendeskClient:
                   headers.get("X-Rate-Limit-Remaining", "?"))
         return response
 
-    def _json(self, response: requests.Response, path: str) -> Any:
+    def _json(self, response: requests.Response, path: str) -> JSONValue:
         try:
             return response.json()
         except ValueError as exc:
@@ -505,7 +518,7 @@ class ZendeskClient:
                 "a Zendesk account"
             ) from exc
 
-    def _expect_ok(self, response: requests.Response, path: str, ticket_id: int | None = None) -> Any:
+    def _expect_ok(self, response: requests.Response, path: str, ticket_id: int | None = None) -> JSONObject:
         if response.status_code == 404:
             if ticket_id is not None:
                 raise TicketNotFoundError(f"ticket {ticket_id} not found (404) at GET {path}")
@@ -519,7 +532,7 @@ class ZendeskClient:
             raise ZendeskError(f"GET {path} answered without a JSON object: check ZENDESK_SUBDOMAIN")
         return body
 
-    def url(self, path: str, params: dict[str, Any] | None = None) -> str:
+    def url(self, path: str, params: Mapping[str, str | int] | None = None) -> str:
         """An API URL; `path` starts after /api/v2."""
         query = f"?{urlencode(params, quote_via=quote, safe='[]')}" if params else ""
         return f"{self._api}{path}{query}"
@@ -541,9 +554,11 @@ class ZendeskClient:
         path = "/api/v2/incremental/tickets/cursor.json"
         response = self._get(url, "export")
         if response.status_code in (400, 422):
-            raise ZendeskQueryError(
-                f"Zendesk refused the incremental export ({response.status_code}: "
-                f"{_error_details(response) or 'no details'}): check --since and this machine's clock"
+            details = _error_details(response) or "no details"
+            kind = ExportTooRecentError if "too recent" in details.lower() else ZendeskQueryError
+            raise kind(
+                f"Zendesk refused the incremental export ({response.status_code}: {details}): check --since "
+                "and this machine's clock"
             )
         body = self._expect_ok(response, path)
         tickets = body.get("tickets")
@@ -682,7 +697,7 @@ def iter_incremental(client: ZendeskClient, since: str | int | float, *, per_pag
     if not 1 <= per_page <= EXPORT_PER_PAGE:
         raise UsageError(f"export page size {per_page} is out of range: Zendesk serves 1 to {EXPORT_PER_PAGE}")
     start = export_start_time(since, client.wall_clock())
-    params: dict[str, Any] = {"start_time": start}
+    params: dict[str, str | int] = {"start_time": start}
     if per_page != EXPORT_PER_PAGE:
         params["per_page"] = per_page
     url: str | None = client.url("/incremental/tickets/cursor.json", params)
@@ -690,7 +705,18 @@ def iter_incremental(client: ZendeskClient, since: str | int | float, *, per_pag
     skipped: collections.Counter[str] = collections.Counter()
     pages = 0
     while url:
-        refs, url, end = client.export_page(url)
+        try:
+            refs, url, end = client.export_page(url)
+        except ExportTooRecentError:
+            if pages:
+                raise
+            # This machine's clock runs ahead of Zendesk's: by Zendesk's clock the start is within its last
+            # minute, whose changes the export leaves out anyway. Nothing is exportable yet; the next run,
+            # starting from the same point, picks those changes up.
+            log.warning("Zendesk says %s is within its last minute (this machine's clock is ahead of "
+                        "Zendesk's): nothing to export yet", datetime.fromtimestamp(start, timezone.utc)
+                        .strftime("%Y-%m-%dT%H:%M:%SZ"))
+            return
         pages += 1
         for ref in refs:
             if ref.id in seen:

@@ -190,6 +190,16 @@ def test_start_time_within_the_last_minute_is_clamped_and_said(desk_300, clock, 
     assert too_recent.status_code == 400 and "Too recent start_time" in too_recent.json()["description"]
 
 
+def test_a_clock_ahead_of_zendesks_exports_nothing_yet_instead_of_failing(desk_300, clock, caplog):
+    # This machine's clock runs 10 minutes ahead: a start two minutes back is, by Zendesk's clock, in the future.
+    with fake_for(desk_300, clock) as fake:
+        client = client_for(fake, clock)
+        client.wall_clock = lambda: clock() + 600
+        refs = list(iter_incremental(client, (NOW + timedelta(minutes=8)).isoformat()))
+    assert refs == [] and fake.hits["export"] == 1
+    assert "nothing to export yet" in caplog.text and "ahead of Zendesk's" in caplog.text
+
+
 def test_changes_of_the_last_minute_wait_for_the_next_export(desk_300, clock):
     target = next(iter(sorted(kept(desk_300))))
     with fake_for(desk_300, clock) as fake:
