@@ -252,11 +252,16 @@ class IssueDB:
         if answer is None:
             answer = Answer(None, UNCLASSIFIED, [], "", [], 0.0, "")
             issue = self._new_issue(answer, provisional=True, updated_at=updated_at, now=now)
-            return self._record(ticket_id, issue, None, 0.0, (True, outcome.reason), updated_at, now)
+            reason = "; ".join(r for r in (outcome.reason, outcome.doubt) if r)
+            return self._record(ticket_id, issue, None, 0.0, (True, reason), updated_at, now)
         flag = (bool(outcome.flag_reason), outcome.flag_reason)
-        if threshold is not None and answer.confidence < threshold:
+        unsure = threshold is not None and answer.confidence < threshold
+        if unsure or outcome.doubt:
+            # An answer in doubt waits for review like an unsure one: its own provisional issue, the
+            # model's choice as the suggestion.
             issue = self._new_issue(answer, provisional=True, updated_at=updated_at, now=now)
-            flag = (True, f"confidence {answer.confidence:.2f} below threshold {threshold:.2f}")
+            below = f"confidence {answer.confidence:.2f} below threshold {threshold:.2f}" if unsure else ""
+            flag = (True, "; ".join(r for r in (below, outcome.doubt) if r))
         elif answer.issue_id is not None and answer.issue_id in self.issues:
             # Joining keeps the issue's category, root cause and steps: stable names for people.
             issue = self.issues[answer.issue_id]

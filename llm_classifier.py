@@ -6,21 +6,25 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from conversation_utils import transcript
+from decision_checks import addresses_model
 from env import DEFAULT_CONFIDENCE_THRESHOLD
 from llm_client import LLMClient, LLMRequestRejected
 from prompts_config import (
     ANSWER_SCHEMA,
     CONSOLIDATION_SCHEMA,
+    PROMPT_ECHOES,
     corrective_message,
+    labelled,
     render_consolidation_messages,
     render_messages,
 )
 from records import Answer, Candidate, Conversation, JSONObject, Outcome, PairVerdict
+from redact import redact_terms, redact_text
 
 if TYPE_CHECKING:
     from decider import FinishedRun, PreparedTicket
@@ -36,6 +40,15 @@ _NULL_IDS = {"", "null", "none", "new", "new issue", "n/a"}
 # Reasoning models (Qwen3, DeepSeek-R1) may put prose with braces in a think block before the answer.
 _THINK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+_NOT_WORD = re.compile(r"[^\w]+")
+
+
+def _words(text: str) -> str:
+    """Lowercase words joined by single spaces, padded with a space each side for whole-word matching."""
+    return f" {_NOT_WORD.sub(' ', text.casefold()).strip()} "
+
+
+_ECHOES = tuple(_words(echo) for echo in PROMPT_ECHOES)
 
 
 class InvalidAnswer(ValueError):
@@ -67,8 +80,12 @@ def parse_json_answer(text: str) -> JSONObject:
     raise ValueError("the reply holds no parseable JSON object")
 
 
-def validate_answer(data: JSONObject, candidate_ids: set[str]) -> Answer:
-    """An Answer from parsed JSON, or InvalidAnswer naming the first problem found."""
+def validate_answer(data: JSONObject, candidate_ids: Collection[str]) -> Answer:
+    """An Answer from parsed JSON, or InvalidAnswer naming the first problem found.
+
+    `candidate_ids` are the ids the prompt showed (per-prompt labels in a run): any other id is invalid,
+    and so is an answer that repeats the prompt's own words instead of describing the ticket.
+    """
     if not isinstance(data, dict):
         raise InvalidAnswer("the answer is not a JSON object")
     missing = [name for name in REQUIRED_FIELDS if name not in data]
@@ -77,7 +94,7 @@ def validate_answer(data: JSONObject, candidate_ids: set[str]) -> Answer:
     category = _text(data, "category")
     if not category:
         raise InvalidAnswer("category is empty")
-    return Answer(
+    answer = Answer(
         issue_id=_issue_id(data["issue_id"], candidate_ids),
         category=category,
         keywords=_keywords(data["keywords"]),
@@ -86,9 +103,36 @@ def validate_answer(data: JSONObject, candidate_ids: set[str]) -> Answer:
         confidence=_confidence(data["confidence"]),
         notes=_text(data, "notes", allow_null=True),
     )
+    _reject_echoes(answer)
+    return answer
 
 
-def validate_verdict(data: JSONObject, issue_ids: set[str]) -> PairVerdict:
+def _reject_echoes(answer: Answer) -> None:
+    """InvalidAnswer when a field repeats the prompt's own words (its field guide, its instructions)."""
+    fields = [("category", answer.category), ("root_cause", answer.root_cause), ("notes", answer.notes)]
+    fields += [("keywords", k) for k in answer.keywords] + [("resolution_steps", s) for s in answer.resolution_steps]
+    for name, value in fields:
+        words = _words(value)
+        for echo in _ECHOES:
+            if echo in words or (words.count(" ") > 3 and words in echo):
+                raise InvalidAnswer(f"{name} repeats the prompt's own words ({echo.strip()!r}): describe this "
+                                    "ticket's problem in your own words")
+
+
+def mask_answer(answer: Answer) -> Answer:
+    """The answer with personal data masked in the words it gives the issue (names, keywords, root cause,
+    steps, notes): they reach the DB, the review CSV and the shared report."""
+    return replace(
+        answer,
+        category=redact_text(answer.category),
+        keywords=redact_terms(answer.keywords),
+        root_cause=redact_text(answer.root_cause),
+        resolution_steps=[redact_text(step) for step in answer.resolution_steps],
+        notes=redact_text(answer.notes),
+    )
+
+
+def validate_verdict(data: JSONObject, issue_ids: Collection[str]) -> PairVerdict:
     """A consolidation answer from parsed JSON, or InvalidAnswer naming the first problem found."""
     if not isinstance(data, dict):
         raise InvalidAnswer("the answer is not a JSON object")
@@ -100,12 +144,17 @@ def validate_verdict(data: JSONObject, issue_ids: set[str]) -> PairVerdict:
         raise InvalidAnswer(f"same_problem must be true or false, not {type(same).__name__}")
     keep = _issue_id(data["keep_issue_id"], issue_ids, "keep_issue_id")
     if same and keep is None:
-        raise InvalidAnswer(f"keep_issue_id must be one of {', '.join(sorted(issue_ids))} when same_problem is true")
+        raise InvalidAnswer(f"keep_issue_id must be one of {', '.join(_in_order(issue_ids))} when same_problem is true")
     return PairVerdict(same, keep if same else None, _confidence(data["confidence"]),
                        _text(data, "notes", allow_null=True) if "notes" in data else "")
 
 
-def _issue_id(value: object, candidate_ids: set[str], field_name: str = "issue_id") -> str | None:
+def _in_order(ids: Collection[str]) -> list[str]:
+    """Ids as people count them: C2 before C10."""
+    return sorted(ids, key=lambda i: (len(i), i))
+
+
+def _issue_id(value: object, candidate_ids: Collection[str], field_name: str = "issue_id") -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -118,7 +167,7 @@ def _issue_id(value: object, candidate_ids: set[str], field_name: str = "issue_i
     by_case = {c.lower(): c for c in candidate_ids}
     if value.lower() in by_case:
         return by_case[value.lower()]
-    allowed = ", ".join(sorted(candidate_ids)) or "none: answer null"
+    allowed = ", ".join(_in_order(candidate_ids)) or "none: answer null"
     shown = "candidates" if field_name == "issue_id" else "issues shown"
     raise InvalidAnswer(f"{field_name} {value[:40]!r} is not one of the {shown} ({allowed})")
 
@@ -197,38 +246,52 @@ class LLMClassifier:
 
     def messages_for(self, ticket: PreparedTicket) -> list[dict[str, str]]:
         """The system and user messages a run sends for this ticket (what --prompt-debug shows)."""
-        return render_messages(self.ticket_text(ticket.conversation)[0], ticket.candidates)
+        return render_messages(self.ticket_text(ticket.conversation)[0], labelled(ticket.candidates)[0])
 
     def decide(self, ticket: PreparedTicket) -> Outcome:
         """An Outcome with a valid Answer, or with answer None and the last error as reason.
 
-        LLMError (the endpoint kept failing) propagates so the caller can stop with a checkpoint.
+        The model sees the candidates under per-prompt labels (C1, C2, ...) and the answer is mapped
+        back to real ids, so no id a ticket names is a valid answer. A ticket whose text addresses the
+        model is decided, with that doubt for review. LLMError (the endpoint kept failing) propagates so
+        the caller can stop with a checkpoint.
         """
         text, trimmed = self.ticket_text(ticket.conversation)
         if trimmed:
             logger.info("ticket %s: conversation trimmed to %d characters for the model",
                         ticket.ticket_id, self.max_prompt_chars)
-        candidate_ids = {c.issue_id for c in ticket.candidates}
-        asked = self._ask(ticket.ticket_id, render_messages(text, ticket.candidates), ANSWER_SCHEMA,
-                          lambda data: validate_answer(data, candidate_ids), self.max_corrections)
-        return asked.outcome(ticket.ticket_id, trimmed)
+        outcome = self._ask_answer(ticket.ticket_id, text, ticket.candidates).outcome(ticket.ticket_id, trimmed)
+        return replace(outcome, doubt=addresses_model(text))
 
     def second_look(self, ticket: PreparedTicket, first: Answer, candidates: list[Candidate]) -> Outcome:
         """Ask again, with the same prompt and schema, whether a ticket answered "new issue" (`first`) is one
         of `candidates`: issues that came close to its own description, or that others started meanwhile."""
         text, _ = self.ticket_text(ticket.conversation)
-        candidate_ids = {c.issue_id for c in candidates}
-        asked = self._ask(ticket.ticket_id, render_messages(text, candidates), ANSWER_SCHEMA,
-                          lambda data: validate_answer(data, candidate_ids), self.max_corrections)
-        return asked.outcome(ticket.ticket_id)
+        return replace(self._ask_answer(ticket.ticket_id, text, candidates).outcome(ticket.ticket_id),
+                       doubt=addresses_model(text))
+
+    def _ask_answer(self, ticket_id: int, text: str, candidates: list[Candidate]) -> Asked[Answer]:
+        """Ask about one ticket with the candidates labelled for this prompt; the answer names real ids."""
+        shown, real_ids = labelled(candidates)
+
+        def validate(data: JSONObject) -> Answer:
+            answer = validate_answer(data, list(real_ids))
+            return mask_answer(replace(answer, issue_id=real_ids.get(answer.issue_id or "")))
+
+        return self._ask(ticket_id, render_messages(text, shown), ANSWER_SCHEMA, validate, self.max_corrections)
 
     def judge_pair(self, issues: list[JSONObject]) -> Asked[PairVerdict]:
-        """Whether two issues (prompt objects with examples) are one problem; one corrective retry (SPEC)."""
+        """Whether two issues (prompt objects with examples) are one problem; one corrective retry (SPEC).
+
+        The issues keep their real ids (SPEC): the older issue is kept whatever the answer names, so an id
+        written into a ticket steers nothing here. Examples whose text addresses the model are left out,
+        and the rest are masked, being customers' words.
+        """
         ids = {str(issue["issue_id"]) for issue in issues}
         label = "issues " + " and ".join(sorted(ids))
-        if self.redact:  # the examples are customers' words
-            redact = self.redact
-            issues = [{**issue, "examples": [redact(str(e)) for e in issue.get("examples") or []]} for issue in issues]
+        redact = self.redact or (lambda text: text)
+        issues = [{**issue, "examples": [redact(str(e)) for e in issue.get("examples") or []
+                                         if not addresses_model(str(e))]} for issue in issues]
         return self._ask(label, render_consolidation_messages(issues), CONSOLIDATION_SCHEMA,
                          lambda data: validate_verdict(data, ids), max_corrections=1)
 

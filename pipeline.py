@@ -16,6 +16,7 @@ from candidates import TOP_K, IssueIndex
 from clock import Now, StageClock, now_iso
 from conversation_utils import problem_statement
 from decider import Decider, PreparedTicket
+from decision_checks import review_outcome
 from errors import Interrupted, SiloError
 from issue_clusterer import IssueDB
 from prefetch import Prefetch
@@ -219,6 +220,7 @@ class ClassifyLoop:
 
     def _apply(self, ticket: PreparedTicket, outcome: Outcome) -> None:
         self._count(outcome)
+        outcome = review_outcome(outcome, ticket, self.index, self.decider.threshold)
         started = time.monotonic()
         applied = self.db.apply(outcome, threshold=self.decider.threshold,
                                 updated_at=ticket.conversation["updated_at"], now=self.now())

@@ -93,14 +93,17 @@ class Outcome:
     """What a classifier returns for one ticket, before the DB applies it.
 
     `answer` is None when the model never gave a valid answer; `reason` then holds the last error.
-    `flag_reason` is set when the classifier itself wants the decision reviewed; `trimmed` when the
-    model read a shortened conversation.
+    `flag_reason` is set when the classifier itself wants the decision reviewed where it lands;
+    `doubt` when the answer must not stand without a person (the ticket's text addresses the model,
+    the choice is implausible): the ticket then starts a provisional issue, as an unsure answer does.
+    `trimmed` is set when the model read a shortened conversation.
     """
 
     ticket_id: int
     answer: Answer | None
     reason: str = ""
     flag_reason: str = ""
+    doubt: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     calls: int = 0

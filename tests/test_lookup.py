@@ -1,5 +1,6 @@
 """Similar-ticket lookup: ranking, provisional issues left out, the ticket itself left out, CLI text and JSON,
-no writes but the embedding cache, the real local embedder, and the time per lookup."""
+no writes but the embedding cache, the real local embedder, and the work per lookup (counted, not timed: the
+seconds are `python -m bench`'s, docs/PERFORMANCE.md)."""
 
 from __future__ import annotations
 
@@ -132,8 +133,8 @@ def test_cli_with_the_local_model(offline_env, capsys):
 
 
 @pytest.mark.slow
-def test_lookup_time_on_a_cached_desk(tmp_path):
+def test_a_lookup_on_a_cached_desk_embeds_only_its_query(tmp_path):
+    # Embedding is what makes a lookup slow (10,000 tickets: 0.57 s warm with everything cached, minutes
+    # without): every ticket and issue vector comes from the cache, only the pasted text is embedded.
     timing = lookup_time_benchmark(tmp_path, n_tickets=600, n_issues=40, repeats=3)
-    assert timing["embedded_per_lookup"] == 1  # only the query text; tickets and issues come from the cache
-    # 10,000 tickets measured 0.57-0.73 s on 2 busy cores; 600 must be far below a second.
-    assert timing["best_seconds"] < 0.5
+    assert timing["tickets"] == 600 and timing["embedded_per_lookup"] == 1

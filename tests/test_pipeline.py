@@ -49,14 +49,15 @@ class Model:
     def __init__(self, *, hold_first: bool = True, later_reply: str | None = None) -> None:
         self.hold_first = hold_first
         self.later_reply = later_reply
-        self.offered: list[list[str]] = []  # the issue ids each call showed, in arrival order
+        # The categories of the issues each call showed, in arrival order (their ids are per-prompt labels).
+        self.offered: list[list[str]] = []
         self._second_call = threading.Event()
         self._lock = threading.Lock()
 
     def __call__(self, request: dict) -> str:
         subject = re.search(r"Subject: (.*)", ticket_in(request)).group(1).strip()
         with self._lock:
-            self.offered.append([c["issue_id"] for c in candidates_in(request)])
+            self.offered.append([c["category"] for c in candidates_in(request)])
             call = len(self.offered)
         if call == 2:
             self._second_call.set()
@@ -99,7 +100,7 @@ def test_a_ticket_that_missed_an_issue_started_meanwhile_gets_a_second_look_at_i
 
     started = db.tickets[2].issue_id
     assert started != "ISS-0001"
-    assert model.offered[-1] == [started]  # the second look shows only it
+    assert model.offered[-1] == [db.issues[started].category]  # the second look shows only it
     assert db.tickets[3].issue_id == started
     assert loop.stats.reasked == 1 and loop.stats.model_calls == 3 and loop.stats.second_look_calls == 1
 
@@ -132,7 +133,7 @@ def test_an_issue_the_pre_filter_missed_is_found_again_by_the_answers_own_descri
     ticket = conversation(7, "Paper jam in tray two", text="ink cartridge empty warning ink cartridge empty")
     loop = run(db, [ticket], model, concurrency=1, top_k=1)
 
-    assert model.offered == [["ISS-0001"], ["ISS-0002"]]
+    assert model.offered == [["Ink cartridge empty warning"], ["Paper jam in tray two"]]
     assert db.tickets[7].issue_id == "ISS-0002"
     assert loop.stats.reasked == 1 and loop.stats.second_look_calls == 1
 

@@ -6,6 +6,7 @@ over real sockets; embeddings come from the fake's /v1/embeddings so no model lo
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -13,7 +14,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from conversation_utils import ConversationStore, clean_conversation
 from data_fetcher import FreshdeskClient, iter_search_since
 from errors import FreshdeskQueryError
 from issue_clusterer import IssueDB
+from tests.e2e_support import wait_for
 from tests.fake_freshdesk import FakeFreshdesk, make_desk, make_thread
 from tests.fake_openai import FakeOpenAI, candidates_in, ticket_in
 
@@ -294,23 +296,37 @@ def test_stale_lock_is_taken_over_with_a_warning(fakes, capsys, tmp_path):
 @pytest.mark.slow
 def test_sigterm_checkpoints_exits_130_and_the_rerun_resumes(tmp_path):
     ids = seed_store(tmp_path, 12)
+    fourth_call, release = threading.Event(), threading.Event()
+    numbers = itertools.count(1)
 
-    def slow(request: dict) -> dict:
-        return {"content": topic_responder(request), "delay": 0.25}
+    def held(request: dict) -> str:
+        # The fourth call is held until the run has taken the signal, so the signal lands mid-run.
+        if next(numbers) == 4:
+            fourth_call.set()
+            release.wait(60)
+        return topic_responder(request)
 
-    with FakeOpenAI(slow) as llm:
+    with FakeOpenAI(held) as llm:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FRESHDESK_", "LLM_", "EMBEDDING_"))}
         env.update(PYTHONPATH=str(REPO), LLM_API_BASE_URL=llm.base_url, LLM_MODEL="fake-model",
                    EMBEDDING_API_BASE_URL=llm.base_url, EMBEDDING_MODEL="fake-embed")
         command = [sys.executable, "-m", "main", "--from-cache", "--concurrency", "1"]
         process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 20
-        while llm.calls < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+        reader.start()
+        assert fourth_call.wait(60), process.communicate(timeout=30)
         process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=20)
+        waiting = "interrupted: checkpoint written; waiting for 1 model call(s) already sent"
+        # The held call is answered only once the run has written its checkpoint and says it waits for it.
+        assert wait_for(lambda: any(waiting in line for line in lines) or process.poll() is not None, timeout=30)
+        release.set()
+        process.wait(timeout=30)
+        reader.join(timeout=10)
+        err = "".join(lines)
         assert process.returncode == 130, err
+        assert waiting in err
         checkpoint = IssueDB.load(tmp_path / "output" / "silo_issues_db.tmp.json")
         assert 1 <= len(checkpoint.tickets) < len(ids)
         assert not (tmp_path / "output" / "silo_issues_db.lock").exists()
