@@ -227,6 +227,9 @@ def comparable_db(path: Path) -> dict[str, Any]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     data.pop("runs", None)
     data["history"] = [{k: v for k, v in h.items() if k != "at"} for h in data.get("history", [])]
+    data["merge_suggestions"] = [
+        {k: v for k, v in s.items() if k != "at"} for s in data.get("merge_suggestions", [])
+    ]
     for issue in data["issues"]:
         issue.pop("created_at", None)
         issue.pop("updated_at", None)
