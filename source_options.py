@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _reads_stored(args: argparse.Namespace) -> bool:
     """The command reads the stored conversations only (no fetch, no import)."""
-    return bool(args.from_cache or args.apply_review or args.merge or args.similar is not None
+    return bool(args.from_cache or args.apply_review or args.merge or args.issues or args.similar is not None
                 or args.similar_to or args.reclean)
 
 
