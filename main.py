@@ -19,6 +19,7 @@ from errors import (
     SiloError,
     UnknownIssueError,
     UnreadableDatabaseError,
+    UnwritableFolderError,
     UsageError,
     cli_message,
 )
@@ -37,6 +38,7 @@ CLI_FIXES: dict[type[SiloError], str] = {
     EmbeddingModelMismatch: "use the same embedding settings, or a new --db",
     UnknownIssueError: "use issue ids from the DB to --merge",
     LockError: "wait for it to finish, or use a different --db",
+    UnwritableFolderError: "choose a writable --db; nothing was fetched",
 }
 
 
@@ -61,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the interpreter's flush at exit
         return 0
     except OSError as exc:
-        # A full disk or an --output inside a file: one line naming the path, not a traceback.
+        # A full disk mid-run, or a side file that cannot be written: one line naming the path, not a traceback.
         where = f" {exc.filename}" if exc.filename else ""
         why = exc.strerror or str(exc)
         if isinstance(exc, (FileExistsError, NotADirectoryError)):

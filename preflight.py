@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from errors import LLMConfigError, UsageError
+from errors import LLMConfigError, UnwritableFolderError
 
 if TYPE_CHECKING:
     import openai
@@ -104,7 +104,7 @@ def require_model(settings: LLMSettings, timeout: float = PREFLIGHT_TIMEOUT) -> 
 
 
 def require_writable_folder(db: Path) -> None:
-    """Create the DB's folder if needed and write a probe file there; UsageError when that is impossible."""
+    """Create the DB's folder if needed and write a probe file there; UnwritableFolderError (exit 2) if not."""
     folder = db.parent if str(db.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -115,5 +115,5 @@ def require_writable_folder(db: Path) -> None:
         why = exc.strerror or str(exc)
         if isinstance(exc, (FileExistsError, NotADirectoryError)):
             why = "a file is in the way of a folder"
-        raise UsageError(f"cannot write the DB's folder {folder} ({why})",
-                         "choose a writable place for the DB") from None
+        raise UnwritableFolderError(f"cannot write the DB's folder {folder} ({why})",
+                                    "choose a writable place for the DB; nothing was fetched") from None
