@@ -59,6 +59,7 @@ class RunProgress:
         with self._lock:
             if self._bar is not None:
                 self._sync_total()
+                self._bar.set_postfix_str(self._fetch_text(), refresh=False)
                 self._bar.update(count)
 
     def fetching(self, items: Iterable[T]) -> Iterator[T]:
@@ -67,7 +68,8 @@ class RunProgress:
             with self._lock:
                 if self._bar is not None:
                     self._sync_total()
-                    self._bar.set_postfix_str(self._fetch_text(), refresh=True)
+                    self._bar.set_postfix_str(self._fetch_text(), refresh=False)
+                    self._bar.update(0)  # redraws at most every tqdm.mininterval
             yield item
 
     def _sync_total(self) -> None:
