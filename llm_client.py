@@ -137,7 +137,7 @@ class LLMClient:
             first, self._outage = not self._outage, True
             waiting = self._active
         if first:
-            logger.warning("model endpoint %s: %s; %d call(s) waiting, retrying each up to %d times with backoff",
+            logger.warning("model endpoint %s: %s; %d call(s) waiting, each tried up to %d times with backoff",
                            self.base_url, failure, waiting, self.max_tries)
         logger.debug("model endpoint %s: %s, try %d of %d; retrying in %.1fs",
                      self.base_url, failure, tries, self.max_tries, delay)

@@ -363,3 +363,35 @@ def test_a_db_folder_that_cannot_be_written_is_exit_2_before_fetching(fakes, cap
     assert code == 2 and err.count("\n") == 1
     assert "cannot write the DB's folder blocker" in err and "choose a writable --db" in err
     assert freshdesk.requests_total == 0 and (tmp_path / "blocker").read_text() == "a file, not a folder"
+
+
+# ---- Done when: --demo, then the README's next commands as a newcomer types them ---------------------
+
+
+def readme_demo_commands() -> list[list[str]]:
+    """The commands of the README's block after "Then try these on the demo DB", as argument lists."""
+    import shlex
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = text.split("Then try these on the demo DB", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(line, comments=True) for line in block.splitlines() if line.strip()]
+    assert all(command[:3] == ["python", "-m", "main"] for command in commands)
+    return [command[3:] for command in commands]
+
+
+@pytest.mark.slow
+def test_the_readme_commands_after_the_demo_work_as_printed(tmp_path):
+    from tests.e2e_support import clean_environ, run_cli
+
+    env = {**clean_environ(), "PYTHONPATH": str(Path(main.__file__).resolve().parent)}
+    demo = run_cli(["--demo"], tmp_path, env)
+    assert demo.returncode == 0, demo.stderr
+    commands = readme_demo_commands()
+    assert any("--similar" in command for command in commands) and any("--issues" in c for c in commands)
+    for command in commands:
+        result = run_cli(command, tmp_path, env)
+        assert result.returncode == 0, (command, result.stderr)
+        assert result.stdout.strip(), command
+        if "--json" in command:
+            assert json.loads(result.stdout)["issues"]
+    assert not (tmp_path / "output" / "silo_issues_db.json").exists()  # nothing wrote a DB of its own
