@@ -23,9 +23,16 @@ class CommandResult:
         return self.text
 
 
-def whole_numbers(data: JSONObject, keys: tuple[str, ...]) -> JSONObject:
-    """The same data with the named counts as integers (estimates are rounded), for scripts."""
-    return {key: round(value) if key in keys and isinstance(value, float) else value for key, value in data.items()}
+def whole_numbers(data: JSONObject, counts: tuple[str, ...], amounts: tuple[str, ...] = ()) -> JSONObject:
+    """The same data for scripts: the named counts as integers (estimates rounded), and the named amounts
+    (credits, possibly fractional) as integers when they are whole."""
+
+    def fixed(key: str, value: object) -> object:
+        if isinstance(value, float) and (key in counts or (key in amounts and value.is_integer())):
+            return round(value)
+        return value
+
+    return {key: fixed(key, value) for key, value in data.items()}
 
 
 def plural(count: int, noun: str, many: str | None = None) -> str:

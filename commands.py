@@ -85,7 +85,8 @@ def run(ctx: RunContext, request: SourceRequest) -> CommandResult:
         f"Flagged for review ({rows})": paths["flagged_csv"],
         "Report": paths["report"],
     })
-    return CommandResult(text, {**summary.to_dict(), "flagged_rows": rows, "files": paths})
+    data = whole_numbers(summary.to_dict(), (), ("credits",))
+    return CommandResult(text, {**data, "flagged_rows": rows, "files": paths})
 
 
 def fetch_only(ctx: RunContext, request: SourceRequest) -> CommandResult:
@@ -99,7 +100,8 @@ def fetch_only(ctx: RunContext, request: SourceRequest) -> CommandResult:
                 pass
         summary = _summary(ctx, "none", source.stats, None, now_iso())
     text = format_summary(summary, {"Conversations": str(ctx.store.root)})
-    return CommandResult(text, {**summary.to_dict(), "files": {"conversations": str(ctx.store.root)}})
+    data = whole_numbers(summary.to_dict(), (), ("credits",))
+    return CommandResult(text, {**data, "files": {"conversations": str(ctx.store.root)}})
 
 
 def build_decider(ctx: RunContext) -> Decider:
@@ -236,7 +238,7 @@ def dry_run(ctx: RunContext, request: SourceRequest, *, fetch_only: bool) -> Com
         reclassify=ctx.reclassify, listing_credits=source.stats.credits, max_prompt_chars=MAX_PROMPT_CHARS,
         price_input=ctx.settings.llm_price_input, price_output=ctx.settings.llm_price_output,
     )
-    data = whole_numbers(result.to_dict(), _ESTIMATE_COUNTS)
+    data = whole_numbers(result.to_dict(), _ESTIMATE_COUNTS, ("listing_credits", "fetch_credits"))
     text = format_estimate(result, cost_label(ctx.desk))
     if model is None:
         return CommandResult(text, data)
@@ -255,7 +257,7 @@ def _model_status(ctx: RunContext) -> ModelStatus | str:
     from preflight import probe_model
 
     if ctx.llm is None:
-        return "Model: not configured (set LLM_API_BASE_URL and LLM_MODEL in .env before a run)"
+        return "Model endpoint: not configured (set LLM_API_BASE_URL and LLM_MODEL in .env before a run)"
     return probe_model(ctx.llm)
 
 

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
     from env import LLMSettings
 
-PREFLIGHT_TIMEOUT = 8.0  # seconds for the whole check, whichever request answers
+# Seconds each of the (at most two) requests may take, so the whole check stays under 10 s.
+REQUEST_TIMEOUT = 4.0
 
 
 @dataclass(frozen=True)
@@ -36,20 +37,20 @@ class ModelStatus:
 
     def describe(self) -> str:
         if self.reachable:
-            return f"Model: {self.answers_to} at {self.base_url} answers"
-        return f"Model: NOT reachable at {self.base_url} ({self.problem})"
+            return f"Model endpoint: {self.base_url} answers as {self.answers_to}"
+        return f"Model endpoint: {self.base_url} does NOT answer ({self.problem})"
 
     def to_dict(self) -> dict[str, object]:
         return {"base_url": self.base_url, "model": self.model, "reachable": self.reachable,
                 "answers_to": self.answers_to, "problem": self.problem}
 
 
-def probe_model(settings: LLMSettings, timeout: float = PREFLIGHT_TIMEOUT) -> ModelStatus:
+def probe_model(settings: LLMSettings, timeout: float = REQUEST_TIMEOUT) -> ModelStatus:
     """Ask the endpoint which models it serves (one GET); if it cannot list them, one 1-token completion."""
     import openai
 
     client = openai.OpenAI(base_url=settings.base_url, api_key=settings.api_key or "none",
-                           timeout=timeout / 2, max_retries=0)
+                           timeout=timeout, max_retries=0)
     status = _status(settings)
     try:
         try:
@@ -91,7 +92,7 @@ def _one_token(client: openai.OpenAI, settings: LLMSettings, served: list[str],
     return status(True, getattr(reply, "model", None) or settings.model)
 
 
-def require_model(settings: LLMSettings, timeout: float = PREFLIGHT_TIMEOUT) -> ModelStatus:
+def require_model(settings: LLMSettings, timeout: float = REQUEST_TIMEOUT) -> ModelStatus:
     """The model's status, or LLMConfigError (exit 2) naming what to check when it does not answer."""
     status = probe_model(settings, timeout)
     if not status.reachable:

@@ -105,14 +105,15 @@ def test_dry_run_says_whether_the_model_answers_and_to_which_name(fakes, capsys,
     estimate = json.loads(out)
     assert estimate["model"]["reachable"] is True and estimate["model"]["answers_to"] == "fake-model"
     assert llm.calls == 0  # the models list is not a chat call
-    assert all(isinstance(estimate[key], int) for key in ("model_calls", "prompt_tokens", "completion_tokens"))
+    assert all(isinstance(estimate[key], int) for key in ("model_calls", "prompt_tokens", "completion_tokens",
+                                                          "listing_credits", "fetch_credits"))
     code, out, _ = run(capsys, "--pages", "1", "--dry-run")
-    assert "Model: fake-model at" in out
+    assert "Model endpoint: " in out and " answers as fake-model" in out
 
     monkeypatch.setenv("LLM_API_BASE_URL", free_port_url())
     code, out, err = run(capsys, "--pages", "1", "--dry-run")
     assert code == 2  # the run would stop there, so the dry run does not pass
-    assert "Model: NOT reachable" in out and "Dry run:" in out
+    assert "does NOT answer (connection failed)" in out and "Dry run:" in out
     assert err.count("\n") == 1 and "a run would stop here" in err
 
 
@@ -289,6 +290,7 @@ def test_a_run_prints_its_summary_as_json_with_integers(fakes, capsys):
     summary = json.loads(out)
     assert summary["tickets_classified"] == len(freshdesk.resolved_ids())
     assert isinstance(summary["model_calls"], int) and summary["files"]["db"] == str(DB)
+    assert summary["credits"] == freshdesk.credits_charged and isinstance(summary["credits"], int)
 
 
 # ---- 4. --db ----------------------------------------------------------------------------------------
