@@ -247,8 +247,7 @@ def dry_run(ctx: RunContext, request: SourceRequest, *, fetch_only: bool) -> Com
     text = text.replace("\nEstimated from:", f"\n{line}\nEstimated from:", 1)
     if not isinstance(model, str) and not model.reachable:
         return CommandResult(text, data, exit_code=2, error=f"the model endpoint {model.base_url} does not answer "
-                             f"({model.problem}): a run would stop here; check LLM_API_BASE_URL, LLM_MODEL "
-                             "and LLM_API_KEY")
+                             f"({model.problem}): a run would stop here; {model.fix}")
     return CommandResult(text, data)
 
 

@@ -27,13 +27,14 @@ REQUEST_TIMEOUT = 4.0
 
 @dataclass(frozen=True)
 class ModelStatus:
-    """What the endpoint said: reachable or not, the model name it answers to, and the problem if any."""
+    """What the endpoint said: reachable or not, the model name it answers to, and the problem and fix if not."""
 
     base_url: str
     model: str
     reachable: bool
     answers_to: str | None = None
     problem: str = ""
+    fix: str = ""
 
     def describe(self) -> str:
         if self.reachable:
@@ -45,62 +46,81 @@ class ModelStatus:
                 "answers_to": self.answers_to, "problem": self.problem}
 
 
+_CHECK_URL = "check LLM_API_BASE_URL and that the server is running"
+_CHECK_KEY = "check LLM_API_KEY in .env"
+_CHECK_MODEL = "check LLM_MODEL"
+
+
 def probe_model(settings: LLMSettings, timeout: float = REQUEST_TIMEOUT) -> ModelStatus:
-    """Ask the endpoint which models it serves (one GET); if it cannot list them, one 1-token completion."""
+    """Ask the endpoint which models it serves (one GET); when that list lacks LLM_MODEL or the server has
+    none, one 1-token completion. Never raises for what the endpoint does."""
     import openai
 
     client = openai.OpenAI(base_url=settings.base_url, api_key=settings.api_key or "none",
                            timeout=timeout, max_retries=0)
-    status = _status(settings)
+    status = partial(ModelStatus, settings.base_url, settings.model)
     try:
         try:
             served = [model.id for model in client.models.list().data]
-        except openai.NotFoundError:
-            served = []  # a server without the models list: a completion tells instead
+        except (openai.AuthenticationError, openai.PermissionDeniedError):
+            raise
+        except openai.APIStatusError:
+            served = []  # a server without the models list: the completion tells instead
         if settings.model in served:
             return status(True, settings.model)
         return _one_token(client, settings, served, status)
-    except openai.AuthenticationError:
-        return status(False, problem="the endpoint rejected LLM_API_KEY (401)")
-    except openai.PermissionDeniedError:
-        return status(False, problem="the endpoint refused LLM_API_KEY (403)")
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        return status(False, problem=f"it rejected LLM_API_KEY ({exc.status_code}): {_detail(exc, settings)}",
+                      fix=_CHECK_KEY)
     except openai.APITimeoutError:
-        return status(False, problem=f"no answer within {timeout:g} s")
+        return status(False, problem=f"no answer within {timeout:g} s", fix=_CHECK_URL)
     except openai.APIConnectionError:
-        return status(False, problem="connection failed")
-    except openai.APIStatusError as exc:
-        return status(False, problem=f"HTTP {exc.status_code}")
+        return status(False, problem="connection failed", fix=_CHECK_URL)
     finally:
         client.close()
 
 
-def _status(settings: LLMSettings) -> Callable[..., ModelStatus]:
-    return partial(ModelStatus, settings.base_url, settings.model)
-
-
 def _one_token(client: openai.OpenAI, settings: LLMSettings, served: list[str],
                status: Callable[..., ModelStatus]) -> ModelStatus:
-    """Servers that list one model may still answer to any name (llama.cpp): ask for one token to be sure."""
+    """Servers that list one model may still answer to any name (llama.cpp): ask for one token to be sure.
+
+    Only an answer that the model does not exist fails; a server error (5xx, 429) means the endpoint is
+    there, and the run's own retries deal with it."""
     import openai
 
     try:
         reply = client.chat.completions.create(
             model=settings.model, messages=[{"role": "user", "content": "ping"}], max_tokens=1)
     except (openai.NotFoundError, openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+        detail = _detail(exc, settings)
+        if exc.status_code != 404 and "model" not in detail.lower():
+            return status(True, settings.model)  # refused the ping itself, not the model
         listed = f"; it serves {', '.join(served[:5])}" if served else ""
-        return status(False, problem=f"HTTP {exc.status_code} for model {settings.model!r}{listed}")
+        return status(False, problem=f"HTTP {exc.status_code} for model {settings.model!r}: {detail}{listed}",
+                      fix=_CHECK_MODEL + " (and that LLM_API_BASE_URL ends in /v1)")
+    except openai.APIStatusError as exc:
+        if exc.status_code in (401, 403):
+            raise
+        return status(True, settings.model)
     return status(True, getattr(reply, "model", None) or settings.model)
 
 
+def _detail(exc: openai.APIStatusError, settings: LLMSettings) -> str:
+    """The server's own message, without the key, on one short line."""
+    body = exc.body
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    text = str(inner.get("message") or exc.message) if isinstance(inner, dict) else str(exc.message)
+    if settings.api_key and len(settings.api_key) >= 4:
+        text = text.replace(settings.api_key, "***")
+    return " ".join(text.split())[:200]
+
+
 def require_model(settings: LLMSettings, timeout: float = REQUEST_TIMEOUT) -> ModelStatus:
-    """The model's status, or LLMConfigError (exit 2) naming what to check when it does not answer."""
+    """The model's status, or LLMConfigError (exit 2) naming the problem and the fix when it does not answer."""
     status = probe_model(settings, timeout)
     if not status.reachable:
-        raise LLMConfigError(
-            f"the model endpoint {status.base_url} does not answer for model {status.model!r} ({status.problem})",
-            "check LLM_API_BASE_URL, LLM_MODEL and LLM_API_KEY, and that the server is running; "
-            "nothing was fetched",
-        )
+        raise LLMConfigError(f"the model endpoint {status.base_url} does not answer for model {status.model!r} "
+                             f"({status.problem})", f"{status.fix}; nothing was fetched")
     return status
 
 

@@ -155,9 +155,11 @@ def test_unresolvable_domain_exits_2_with_one_line(tmp_path):
 def test_wrong_model_key_exits_2_with_one_line(desk, tmp_path):
     with FakeFreshdesk(desk, api_key=FRESHDESK_KEY) as freshdesk, FakeOpenAI(Oracle(), api_key="right") as llm:
         result = run_cli(["--ticket-ids", "3"], tmp_path, cli_env(freshdesk, llm))
+    # Found by the preflight, before any ticket is fetched.
     assert (result.returncode, one_line(result)) == (
-        2, f"error: the model endpoint {llm.base_url} rejected LLM_API_KEY (401): Incorrect API key provided.; "
-           "check LLM_API_KEY in .env")
+        2, f"error: the model endpoint {llm.base_url} does not answer for model 'fake-model' (it rejected "
+           "LLM_API_KEY (401): Incorrect API key provided.): check LLM_API_KEY in .env; nothing was fetched")
+    assert freshdesk.requests_total == 0
 
 
 # --------------------------------------------------------------------------- damaged DB and checkpoint

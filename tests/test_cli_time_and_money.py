@@ -397,3 +397,15 @@ def test_the_readme_commands_after_the_demo_work_as_printed(tmp_path):
         if "--json" in command:
             assert json.loads(result.stdout)["issues"]
     assert not (tmp_path / "output" / "silo_issues_db.json").exists()  # nothing wrote a DB of its own
+
+
+def test_a_server_that_lists_another_name_is_asked_for_one_token():
+    from env import LLMSettings
+    from preflight import probe_model
+
+    # llama.cpp lists its model file but answers to any name: one 1-token completion settles it.
+    with FakeOpenAI(answer_by_subject) as server:
+        status = probe_model(LLMSettings(server.base_url, "", "local-model"))
+        assert status.reachable and server.calls == 1 and server.requests[0]["max_tokens"] == 1
+    with FakeOpenAI(answer_by_subject) as server:
+        assert probe_model(LLMSettings(server.base_url, "", "fake-model")).reachable and server.calls == 0
