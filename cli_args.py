@@ -93,15 +93,8 @@ def _bounded_int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="python -m main",
-        description="Find the recurring problems in a Freshdesk desk: fetch resolved/closed tickets, "
-        "clean them, and sort each into a growing issue DB.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+def _add_commands(parser: argparse.ArgumentParser) -> None:
+    """What to take or do: one of the ticket choices or one of the commands on an existing DB."""
     pick = parser.add_mutually_exclusive_group()
     pick.add_argument("--pages", type=_pages, metavar="N",
                       help="search pages of resolved/closed tickets, 30 a page (1-10, Freshdesk's limit; default 5)")
@@ -128,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     pick.add_argument("--reclean", action="store_true",
                       help="rebuild conversations/ from the raw API answers in conversations/raw/ with the "
                       "current cleaning code; no Freshdesk calls")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m main",
+        description="Find the recurring problems in a Freshdesk desk: fetch resolved/closed tickets,\n"
+        "clean them, and sort each into a growing issue DB.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    _add_commands(parser)
     parser.add_argument("--query", metavar="CLAUSE",
                         help="extra search terms ANDed to the status filter, e.g. 'group_id:12 AND tag:billing' "
                         "(Freshdesk) or 'tags:billing' (Zendesk, with --pages)")
