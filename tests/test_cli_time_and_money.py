@@ -409,3 +409,17 @@ def test_a_server_that_lists_another_name_is_asked_for_one_token():
         assert status.reachable and server.calls == 1 and server.requests[0]["max_tokens"] == 1
     with FakeOpenAI(answer_by_subject) as server:
         assert probe_model(LLMSettings(server.base_url, "", "fake-model")).reachable and server.calls == 0
+
+
+def test_fetch_only_and_prompt_debug_speak_json_too(fakes, capsys):
+    freshdesk, llm = fakes
+    code, out, err = run(capsys, "--pages", "1", "--fetch-only", "--json")
+    assert code == 0, err
+    fetched = json.loads(out)
+    assert fetched["tickets_fetched"] == len(freshdesk.resolved_ids()) and fetched["files"]["conversations"]
+    ticket_id = freshdesk.resolved_ids()[0]
+    code, out, err = run(capsys, "--ticket-ids", str(ticket_id), "--prompt-debug", "--json")
+    assert code == 0, err
+    shown = json.loads(out)["tickets"]
+    assert [t["ticket_id"] for t in shown] == [ticket_id]
+    assert shown[0]["messages"][1]["content"] == llm.requests[-1]["messages"][1]["content"]
