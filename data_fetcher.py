@@ -529,8 +529,11 @@ def search_query(extra: str | None = None) -> str:
     return query
 
 
-def iter_search(client: FreshdeskClient, pages: int, extra_query: str | None = None) -> Iterator[TicketRef]:
-    """Resolved/closed tickets from search pages 1..`pages`, in Freshdesk's order; stops at a short page."""
+def iter_search(client: FreshdeskClient, pages: int, extra_query: str | None = None,
+                on_total: Callable[[int], None] | None = None) -> Iterator[TicketRef]:
+    """Resolved/closed tickets from search pages 1..`pages`, in Freshdesk's order; stops at a short page.
+
+    `on_total` hears how many tickets the pages will hold, once the first page tells the match count."""
     if not 1 <= pages <= MAX_SEARCH_PAGES:
         raise UsageError(
             f"--pages {pages} is out of range: Freshdesk search serves pages 1 to {MAX_SEARCH_PAGES} "
@@ -540,6 +543,8 @@ def iter_search(client: FreshdeskClient, pages: int, extra_query: str | None = N
     seen = 0
     for page in range(1, pages + 1):
         refs, total = client.search_page(query, page)
+        if page == 1 and on_total is not None:
+            on_total(min(total, pages * SEARCH_PAGE_SIZE))
         yield from refs
         seen += len(refs)
         if len(refs) < SEARCH_PAGE_SIZE or seen >= total:

@@ -197,7 +197,8 @@ def format_estimate(result: Estimate, cost_label: str | None = "Freshdesk credit
         f"Dry run: {result.listed} tickets listed; {result.to_fetch} to fetch (new or changed), "
         f"{result.cached} in the cache; {result.already_decided} already decided, {result.to_classify} to classify",
         *([spent] if spent else []),
-        f"Model: about {result.model_calls:.0f} calls ({result.second_looks:.0f} second looks, "
+        f"Model: about {result.model_calls:.0f} call{'' if round(result.model_calls) == 1 else 's'} "
+        f"({result.second_looks:.0f} second looks, "
         f"{result.consolidation_calls:.0f} consolidation), {result.prompt_tokens:.0f} prompt + "
         f"{result.completion_tokens:.0f} completion tokens"
         + (f", about ${result.cost:.4f}" if result.cost is not None else " (set LLM_PRICE_INPUT and "

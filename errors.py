@@ -111,6 +111,10 @@ class DatabaseWriteError(DatabaseError):
     """The issue DB or a side file cannot be written; the previous file is left as it is."""
 
 
+class UnwritableFolderError(UsageError):
+    """The DB's folder cannot be created or written, found before anything is fetched."""
+
+
 class EmbeddingModelMismatch(UsageError):
     """The DB was built with vectors of another embedding model."""
 

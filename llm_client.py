@@ -60,6 +60,7 @@ class LLMClient:
         max_tries: int = 5,
         temperature: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
+        reached: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -72,7 +73,10 @@ class LLMClient:
         self._lock = threading.Lock()
         self._mode_index = 0
         self._tokens_param = "max_tokens"
-        self._reached = False
+        # True once the endpoint answered (a preflight counts): later connection failures are an outage.
+        self._reached = reached
+        self._active = 0
+        self._outage = False
         self.calls = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
@@ -89,6 +93,15 @@ class LLMClient:
         Raises LLMConfigError for a rejected key or unknown model, LLMRequestRejected for a request
         the server refuses outright, and LLMError when the endpoint keeps failing.
         """
+        with self._lock:
+            self._active += 1
+        try:
+            return self._complete(messages, schema)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def _complete(self, messages: list[dict], schema: dict | None) -> ChatResult:
         delays = backoff.expo(base=2, factor=1, max_value=30)
         next(delays)  # backoff's generators yield None first, to be primed
         tries = 0
@@ -115,11 +128,19 @@ class LLMClient:
             if tries >= self.max_tries:
                 raise self._give_up(failure, error, tries)
             delay = wait if wait is not None else backoff.full_jitter(next(delays))
-            logger.warning(
-                "model endpoint %s: %s, try %d of %d; retrying in %.1fs",
-                self.base_url, failure, tries, self.max_tries, delay,
-            )
+            self._log_failure(failure, tries, delay)
             self._sleep(delay)
+
+    def _log_failure(self, failure: str, tries: int, delay: float) -> None:
+        """One warning when the endpoint starts failing (with the calls waiting on it), debug lines after."""
+        with self._lock:
+            first, self._outage = not self._outage, True
+            waiting = self._active
+        if first:
+            logger.warning("model endpoint %s: %s; %d call(s) waiting, each tried up to %d times with backoff",
+                           self.base_url, failure, waiting, self.max_tries)
+        logger.debug("model endpoint %s: %s, try %d of %d; retrying in %.1fs",
+                     self.base_url, failure, tries, self.max_tries, delay)
 
     def _request_kwargs(
         self, messages: list[dict], schema: dict | None, mode: str, tokens_param: str
@@ -212,9 +233,12 @@ class LLMClient:
         completion = int(getattr(usage, "completion_tokens", 0) or 0)
         with self._lock:
             self._reached = True
+            recovered, self._outage = self._outage, False
             self.calls += 1
             self.prompt_tokens += prompt
             self.completion_tokens += completion
+        if recovered:
+            logger.info("model endpoint %s answers again", self.base_url)
         logger.debug(
             "model call: prompt_tokens=%d completion_tokens=%d finish_reason=%s",
             prompt, completion, getattr(choice, "finish_reason", None),

@@ -77,6 +77,7 @@ class ClassifyLoop:
         checkpoint: Callable[[IssueDB], None],
         clock: StageClock | None = None,
         now: Now = now_iso,
+        on_decided: Callable[[int], None] | None = None,
     ) -> None:
         self.db = db
         self.index = index
@@ -85,6 +86,7 @@ class ClassifyLoop:
         self.checkpoint = checkpoint
         self.clock = clock or StageClock()
         self.now = now
+        self.on_decided = on_decided or (lambda count: None)
         self.stats = RunStats()
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
@@ -107,9 +109,11 @@ class ClassifyLoop:
         except KeyboardInterrupt:
             self._interrupted(pending)
         except SiloError:
-            # A stage failed for good (endpoint down, disk full): keep what was decided so far.
-            with contextlib.suppress(SiloError, OSError):
-                self.checkpoint(self.db)
+            # A stage failed for good (endpoint down, disk full): keep what was decided so far. With
+            # nothing decided there is nothing to keep, and a checkpoint would only make the next run "resume".
+            if self.stats.tickets_classified:
+                with contextlib.suppress(SiloError, OSError):
+                    self.checkpoint(self.db)
             raise
         finally:
             feed.close()
@@ -119,6 +123,8 @@ class ClassifyLoop:
     def _interrupted(self, pending: deque[_Pending]) -> None:
         for item in pending:
             item.future.cancel()
+        if not self.stats.tickets_classified:
+            raise Interrupted("interrupted before any ticket was decided; nothing was written") from None
         # Written before waiting for the calls already sent, so a second Ctrl-C loses nothing.
         self.checkpoint(self.db)
         in_flight = sum(1 for item in pending if not item.future.done())
@@ -148,6 +154,7 @@ class ClassifyLoop:
             if record is not None:
                 if not self.config.reclassify or record.reviewed:
                     self.stats.tickets_skipped += 1
+                    self.on_decided(1)
                     continue
                 now = self.now()
                 issue_id = self.db.remove_ticket(ticket_id, now)
@@ -226,6 +233,7 @@ class ClassifyLoop:
                                 updated_at=ticket.conversation["updated_at"], now=self.now())
         self.index.added(ticket.ticket_id, applied.issue_id, ticket.vector, applied.created)
         self.stats.tickets_classified += 1
+        self.on_decided(1)
         if applied.created:
             self.stats.issues_created += 1
             self.stats.new_issue_ids.append(applied.issue_id)

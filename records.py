@@ -274,6 +274,8 @@ class SourceStats:
     fetched: int = 0
     cached: int = 0
     credits: float = 0.0
+    # How many tickets the run will see, once the source knows (a search's total, the whole listing).
+    expected: int | None = None
 
 
 @dataclass(frozen=True)

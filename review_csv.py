@@ -52,13 +52,32 @@ def read_review_decisions(path: Path) -> dict[int, str]:
     return decisions
 
 
-def _read_csv_rows(path: Path) -> list[dict[str, str]]:
+def _separator(text: str) -> str:
+    """The separator a spreadsheet saved the file with: `,`, `;` or tab, told by the header line."""
+    header = text.split("\n", 1)[0]
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
+
+
+def _dict_rows(text: str) -> csv.DictReader[str]:
+    """Rows by header name; any separator a spreadsheet uses, header names stripped of spaces."""
+    reader = csv.DictReader(io.StringIO(text), delimiter=_separator(text))
+    if reader.fieldnames is not None:
+        reader.fieldnames = [name.strip() for name in reader.fieldnames]
+    return reader
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        return Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise DatabaseError(f"cannot read {path} ({why}): save it as UTF-8 CSV and try again") from exc
-    reader = csv.DictReader(io.StringIO(text))
+
+
+def _read_csv_rows(path: Path) -> list[dict[str, str]]:
+    reader = _dict_rows(_read_text(path))
     missing = [c for c in ("ticket_id", "decision") if c not in (reader.fieldnames or [])]
     if missing:
         raise UsageError(
@@ -171,8 +190,7 @@ MERGE_COLUMNS = [
 def is_merge_csv(path: Path) -> bool:
     """True when the file is a merge-suggestions CSV (by its header), not a flagged-tickets one."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            header = next(csv.reader(handle), [])
+        header = _dict_rows(Path(path).read_text(encoding="utf-8-sig")).fieldnames or []
     except (OSError, UnicodeDecodeError):
         return False
     return "merge_issue_id" in header
@@ -195,12 +213,7 @@ def render_merge_csv(db: IssueDB, carried_decisions: Mapping[tuple[str, str], st
 
 
 def _merge_rows(path: Path) -> list[dict[str, str]]:
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise DatabaseError(f"cannot read {path} ({why}): save it as UTF-8 CSV and try again") from exc
-    return list(csv.DictReader(io.StringIO(text)))
+    return list(_dict_rows(_read_text(path)))
 
 
 def write_merge_csv(path: Path, db: IssueDB) -> int:

@@ -85,7 +85,7 @@ def format_summary(summary: RunSummary, paths: dict[str, str]) -> str:
         lines[0] += f", {summary.tickets_skipped} already decided, {summary.tickets_classified} classified"
         lines.append(
             f"Issues: {summary.issues_created} new, {summary.issues_grown} grew; "
-            f"{summary.flagged} decisions flagged for review"
+            f"{summary.flagged} decision{'' if summary.flagged == 1 else 's'} flagged for review"
         )
         tokens = f"{summary.prompt_tokens} prompt + {summary.completion_tokens} completion tokens"
         cost = f", about ${summary.estimated_cost:.4f}" if summary.estimated_cost is not None else ""

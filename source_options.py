@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _reads_stored(args: argparse.Namespace) -> bool:
     """The command reads the stored conversations only (no fetch, no import)."""
-    return bool(args.from_cache or args.apply_review or args.merge or args.similar is not None
+    return bool(args.from_cache or args.apply_review or args.merge or args.issues or args.similar is not None
                 or args.similar_to or args.reclean)
 
 
@@ -102,7 +102,7 @@ def choose(args: argparse.Namespace, settings: Settings, db: Path, *, demo: bool
     recorded = recorded_source(db) if not demo and db.is_file() else None
     if recorded is not None and recorded not in DESK_DIRS:
         raise UsageError(f"{db} holds tickets from {recorded!r}, a source this version does not know",
-                         "use the version that built it, or another --output")
+                         "use the version that built it, or another --db")
     if demo:
         desk = "demo"
     elif args.from_file is not None:
@@ -115,7 +115,7 @@ def choose(args: argparse.Namespace, settings: Settings, db: Path, *, demo: bool
         raise UsageError(
             f"{db} holds {_NAMES.get(recorded, recorded)} tickets and this command would bring "
             f"{_NAMES[desk]} tickets, whose ids would collide with them: use {_PICK.get(recorded, 'its source')} "
-            f"for this DB, or give the {_NAMES[desk]} tickets their own --output (e.g. output/{desk}_issues_db.json)"
+            f"for this DB, or give the {_NAMES[desk]} tickets their own --db (e.g. output/{desk}_issues_db.json)"
         )
     if args.demo:
         source = "demo"

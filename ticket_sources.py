@@ -74,17 +74,22 @@ class FreshdeskSource:
 
         request = self.request
         if request.ticket_ids:
+            self.stats.expected = len(request.ticket_ids)
             refs = iter_ticket_ids(self.client, request.ticket_ids)
         elif request.since and request.query:
             refs = iter_search_since(self.client, request.since, request.query)
         elif request.since:
             refs = iter_updated_since(self.client, request.since)
         else:
-            refs = iter_search(self.client, request.pages or DEFAULT_PAGES, request.query)
+            refs = iter_search(self.client, request.pages or DEFAULT_PAGES, request.query, on_total=self._expect)
         for ref in refs:
             self.stats.listed += 1
             self.stats.credits = self.client.credits_used
             yield ref
+        self.stats.expected = self.stats.listed  # the listing is complete: its length is the total
+
+    def _expect(self, total: int) -> None:
+        self.stats.expected = total
 
     def listing(self) -> Iterator[Listed]:
         # Search results lack the description: fetching such a ticket costs one call more.
@@ -152,6 +157,7 @@ class ZendeskSource:
 
         request = self.request
         if request.ticket_ids:
+            self.stats.expected = len(request.ticket_ids)
             refs = iter_ticket_ids(self.client, request.ticket_ids)
         elif request.since:
             refs = iter_incremental(self.client, request.since)
@@ -161,6 +167,7 @@ class ZendeskSource:
             self.stats.listed += 1
             self.stats.credits = self.client.credits_used
             yield ref
+        self.stats.expected = self.stats.listed
 
     def listing(self) -> Iterator[Listed]:
         # One comments request a ticket; a thread of more than 100 comments costs one more per 100, which
@@ -225,6 +232,7 @@ class FileSource:
             raise ImportFileError(f"{path} holds no usable ticket: every record of it was skipped",
                                   "see the warnings above: fix the export, or map its columns to the fields")
         self.tickets = _chosen(path, by_update(tickets), request.ticket_ids)
+        self.stats.expected = len(self.tickets)
         log.info("%s: %d tickets to use (%d records; %d skipped, %d not resolved/solved/closed, %d older)",
                  path, len(self.tickets), self.found.records, self.found.skipped, self.found.not_kept,
                  self.found.older)
@@ -280,11 +288,14 @@ class CacheSource:
         return ids
 
     def listing(self) -> Iterator[Listed]:
-        for ticket_id in self.store.ticket_ids():
+        # The same check as a run's, so a dry run and a run agree on an empty cache.
+        for ticket_id in self._ids():
             yield Listed(ticket_id, None, 0.0)
 
     def conversations(self) -> Iterator[Conversation]:
-        for ticket_id in self._ids():
+        ids = self._ids()
+        self.stats.expected = len(ids)
+        for ticket_id in ids:
             self.stats.listed += 1
             try:
                 conversation = self.store.load(ticket_id)
@@ -321,7 +332,9 @@ class DemoSource:
             yield Listed(int(thread["ticket"]["id"]), str(thread["ticket"]["updated_at"]), 0.0)
 
     def conversations(self) -> Iterator[Conversation]:
-        for thread in self._threads():
+        threads = self._threads()
+        self.stats.expected = len(threads)
+        for thread in threads:
             self.stats.listed += 1
             ticket = thread["ticket"]
             if self.store.is_fresh(ticket["id"], ticket["updated_at"]):

@@ -155,9 +155,11 @@ def test_unresolvable_domain_exits_2_with_one_line(tmp_path):
 def test_wrong_model_key_exits_2_with_one_line(desk, tmp_path):
     with FakeFreshdesk(desk, api_key=FRESHDESK_KEY) as freshdesk, FakeOpenAI(Oracle(), api_key="right") as llm:
         result = run_cli(["--ticket-ids", "3"], tmp_path, cli_env(freshdesk, llm))
+    # Found by the preflight, before any ticket is fetched.
     assert (result.returncode, one_line(result)) == (
-        2, f"error: the model endpoint {llm.base_url} rejected LLM_API_KEY (401): Incorrect API key provided.; "
-           "check LLM_API_KEY in .env")
+        2, f"error: the model endpoint {llm.base_url} does not answer for model 'fake-model' (it rejected "
+           "LLM_API_KEY (401): Incorrect API key provided.): check LLM_API_KEY in .env; nothing was fetched")
+    assert freshdesk.requests_total == 0
 
 
 # --------------------------------------------------------------------------- damaged DB and checkpoint
@@ -179,7 +181,7 @@ def test_unreadable_db_or_checkpoint_is_refused_and_left_as_it_is(fakes, tmp_pat
     result = run_cli(GOOD_RUN, tmp_path, cli_env(freshdesk, llm))
     assert (result.returncode, one_line(result)) == (
         1, f"error: cannot read the issue DB {path.relative_to(tmp_path)} ({detail}): restore it from a backup, "
-           "or pass a different --output; the file was left as it is")
+           "or pass a different --db; the file was left as it is")
     assert path.read_bytes() == content
     assert freshdesk.requests_total == 0 and llm.calls == 0
 
@@ -198,7 +200,7 @@ def test_db_in_the_wrong_shape_is_refused_and_left_as_it_is(fakes, tmp_path):
     line = one_line(result)
     assert result.returncode == 1
     assert line.startswith("error: the issue DB output/silo_issues_db.json is not in the expected format (ticket ")
-    assert line.endswith("): restore it from a backup, or pass a different --output; the file was left as it is")
+    assert line.endswith("): restore it from a backup, or pass a different --db; the file was left as it is")
     assert (tmp_path / DB).read_bytes() == damaged and llm.calls == calls
 
 
@@ -207,7 +209,7 @@ def test_db_path_that_is_a_folder_is_refused(fakes, tmp_path):
     (tmp_path / "out.json").mkdir()
     result = run_cli([*GOOD_RUN, "--output", "out.json"], tmp_path, cli_env(freshdesk, llm))
     assert (result.returncode, one_line(result)) == (
-        2, "error: --output out.json is a folder: give a file path such as out.json/issues.json")
+        2, "error: --db out.json is a folder: give a file path such as out.json/issues.json")
 
 
 # --------------------------------------------------------------------------- damaged conversation files
@@ -291,7 +293,7 @@ def _first_db(fakes, tmp_path: Path) -> bytes:
 @pytest.mark.slow
 @pytest.mark.parametrize("where, message", [
     ("output", "error: cannot write output/silo_issues_db.json (No space left on device): free disk space or "
-               "choose a writable --output; the previous file was left as it is"),
+               "choose a writable --db; the previous file was left as it is"),
     ("conversations", "error: cannot write conversations/4.json (No space left on device): check that "
                       "conversations is a writable folder with free space"),
 ])
@@ -331,9 +333,10 @@ def test_output_inside_a_regular_file_fails_with_one_line(fakes, tmp_path):
     before = _first_db(fakes, tmp_path)
     (tmp_path / "blocker").write_text("not a folder")
     result = run_cli([*GOOD_RUN, "--output", "blocker/db.json"], tmp_path, cli_env(freshdesk, llm))
+    # Found before anything is fetched: a usage error (exit 2) naming the flag to change.
     assert (result.returncode, one_line(result)) == (
-        1, "error: cannot write blocker (a file is in the way of a folder): free disk space or choose a writable "
-           "--output")
+        2, "error: cannot write the DB's folder blocker (a file is in the way of a folder): choose a writable --db; "
+           "nothing was fetched")
     assert (tmp_path / "blocker").read_text() == "not a folder"
     assert (tmp_path / DB).read_bytes() == before
 

@@ -105,7 +105,7 @@ def test_concurrency_8_builds_the_same_issues_as_concurrency_1(tmp_path):
     with FakeFreshdesk(desk, api_key=KEY) as freshdesk:
         for concurrency in (1, 8):
             oracle = Oracle(LATENCY)
-            with FakeOpenAI(responder=oracle) as model:
+            with FakeOpenAI(responder=oracle, models={"oracle"}) as model:
                 runs[concurrency] = run_cli(tmp_path / f"c{concurrency}", freshdesk.url, model.base_url,
                                             concurrency)
             overlap[concurrency] = oracle.max_in_flight

@@ -86,7 +86,7 @@ def test_two_duplicate_issues_are_consolidated_with_aliases_and_history(fake, tm
     path = build_db(tmp_path)
     fake.consolidation = verdict(True, 0.9)
     assert main.main(["--consolidate", "--quiet"]) == 0
-    assert "1 issues merged into older ones" in capsys.readouterr().out
+    assert "1 issue merged into older ones" in capsys.readouterr().out
 
     db = IssueDB.load(path)
     assert pairs_asked(fake) == [["ISS-0001", "ISS-0002"]]  # the close pair, not the invoice

@@ -124,7 +124,9 @@ def oracle(low_confidence_every: int = 7):
 
 
 def test_pages_run_builds_an_issue_db_matching_the_true_problems(desk, workdir, monkeypatch, capsys):
-    with FakeFreshdesk(desk, api_key=KEY, rate_limit=100_000) as server, FakeOpenAI(responder=oracle()) as model:
+    # The fake lists the model it serves, so the preflight needs no completion.
+    with FakeFreshdesk(desk, api_key=KEY, rate_limit=100_000) as server, \
+            FakeOpenAI(responder=oracle(), models={"oracle"}) as model:
         use_freshdesk(monkeypatch, server)
         monkeypatch.setenv("LLM_API_BASE_URL", model.base_url)
         monkeypatch.setenv("LLM_MODEL", "oracle")
@@ -177,7 +179,8 @@ def test_demo_runs_offline_and_says_where_results_are(workdir, monkeypatch, caps
 def test_review_loop_round_trips_through_the_cli(workdir, monkeypatch, capsys):
     """Flag, decide in the CSV, apply, re-run: reviewed tickets are never flagged again."""
     small = make_desk(60, seed=5, end=END, days=60, open_fraction=0.0)
-    with FakeFreshdesk(small, api_key=KEY) as server, FakeOpenAI(responder=oracle(low_confidence_every=4)) as model:
+    with FakeFreshdesk(small, api_key=KEY) as server, \
+            FakeOpenAI(responder=oracle(low_confidence_every=4), models={"oracle"}) as model:
         use_freshdesk(monkeypatch, server)
         monkeypatch.setenv("LLM_API_BASE_URL", model.base_url)
         monkeypatch.setenv("LLM_MODEL", "oracle")

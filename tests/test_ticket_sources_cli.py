@@ -288,7 +288,7 @@ def test_a_db_keeps_to_its_desk_and_review_follows_it(desk_plain, cli, clock, mo
         for argv in (["--since", "last"], ["--source", "freshdesk", "--pages", "1"]):
             code, _, err = run(capsys, *argv, "--classifier", "embedding")
             assert code == 2 and "holds Zendesk tickets" in err and "--source zendesk" in err, argv
-            assert "--output" in err and err.count("\n") == 1
+            assert "--db" in err and err.count("\n") == 1
         export = tmp_path / "export.json"
         export.write_text(json.dumps(export_records(desk_plain[:5])))
         code, _, err = run(capsys, "--from-file", str(export), "--classifier", "embedding")

@@ -272,7 +272,7 @@ def test_second_run_exits_1_naming_the_holder(fakes, capsys, tmp_path):
         seed_store(tmp_path, 2)
         code, _, err = run(capsys, "--from-cache")
         assert code == 1
-        assert f"pid {holder.pid}" in err and err.strip().endswith("wait for it to finish, or use a different --output")
+        assert f"pid {holder.pid}" in err and err.strip().endswith("wait for it to finish, or use a different --db")
         assert lock.read_text().strip() == str(holder.pid)
     finally:
         holder.kill()
@@ -409,7 +409,7 @@ def test_reclean_rebuilds_from_raw_without_freshdesk_settings(tmp_path, capsys, 
     store.raw_path(4).write_text("{not json")
     code, out, err = run(capsys, "--reclean")
     assert code == 0, err
-    assert "Re-cleaned 3 conversations" in out and "1 raw files unusable" in out
+    assert "Re-cleaned 3 conversations" in out and "1 raw file unusable" in out
     assert "conversations/raw/4.json" in err
     raw = store.load_raw(1)
     assert store.load(1) == clean_conversation(raw["ticket"], raw["conversations"],
