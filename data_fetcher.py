@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import backoff
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NameResolutionError
 
 from errors import (
     FreshdeskAuthError,
@@ -33,6 +27,9 @@ from errors import (
     FreshdeskUnreachableError,
     UsageError,
 )
+from http_retry import Helpdesk, RetryingGetter, header_number, same_origin
+from ordered_fetch import fetch_in_order
+from records import JSONValue
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +45,6 @@ CONVERSATIONS_PER_PAGE = 100
 _COST_LIST_WITH_DESCRIPTION = 3.0
 # A 429 storm from a misbehaving server must end; each wait honours Retry-After.
 _MAX_THROTTLE_WAITS = 20
-# A refused connection on the first request is retried only briefly: the URL is probably wrong.
-_FIRST_CONTACT_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -64,7 +59,7 @@ class TicketRef:
     raw: dict
 
     @classmethod
-    def from_api(cls, item: Any, where: str) -> TicketRef:
+    def from_api(cls, item: JSONValue, where: str) -> TicketRef:
         try:
             return cls(
                 id=int(item["id"]),
@@ -91,25 +86,6 @@ class RawThread:
 
 class TicketNotFoundError(FreshdeskError):
     """The ticket does not exist (deleted or never created): callers skip it."""
-
-
-class _Transient(Exception):
-    """An answer worth retrying (5xx, dropped connection, timeout)."""
-
-    def __init__(self, reason: str, kind: str = "transient"):
-        super().__init__(reason)
-        self.kind = kind  # "transient", "refused" or "dns"
-
-
-def _header_number(headers: Mapping[str, str], name: str) -> float | None:
-    raw = headers.get(name)
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
 
 
 class RatePacer:
@@ -229,21 +205,31 @@ def _error_details(response: requests.Response) -> str:
     return ""
 
 
-def _connection_kind(exc: BaseException) -> str:
-    """'dns' for a name that does not resolve, 'refused' for a refused connection, else 'transient'."""
-    seen: set[int] = set()
-    stack: list[Any] = [exc]
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, (NameResolutionError, socket.gaierror)):
-            return "dns"
-        if isinstance(item, ConnectionRefusedError):
-            return "refused"
-        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
-    return "transient"
+FRESHDESK = Helpdesk(
+    name="Freshdesk",
+    host_setting="FRESHDESK_DOMAIN",
+    error=FreshdeskError,
+    unreachable=FreshdeskUnreachableError,
+    not_found=TicketNotFoundError,
+    error_details=_error_details,
+)
+
+
+@dataclass(frozen=True)
+class _CostedPacing:
+    """The pacer as one request of `cost` credits draws on it."""
+
+    pacer: RatePacer
+    cost: float
+
+    def reserve(self) -> float:
+        return self.pacer.reserve(self.cost)
+
+    def release(self) -> None:
+        self.pacer.release(self.cost)
+
+    def throttled(self, retry_after: float) -> None:
+        self.pacer.throttled(retry_after, self.cost)
 
 
 class FreshdeskClient:
@@ -266,24 +252,27 @@ class FreshdeskClient:
         base = base_url.rstrip("/")
         self._origin = base
         self._api = base if base.endswith("/api/v2") else f"{base}/api/v2"
-        self._timeout = timeout
-        self._max_tries = max(1, max_tries)
-        self._sleep = sleep
-        self._backoff_factor = backoff_factor
-        self._backoff_max = backoff_max
         self._session = requests.Session()
         self._session.auth = (api_key, "X")
         self._session.headers.update({"Accept": "application/json", "User-Agent": "silo-issues/0.1"})
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
-        self._clock = clock  # with `sleep`, lets tests run rate limits on a virtual clock
-        self._pacer = RatePacer(window_seconds, reserve=max(1, pool_size), clock=self._clock)
+        # `clock` with `sleep` lets tests run rate limits on a virtual clock.
+        self._pacer = RatePacer(window_seconds, reserve=max(1, pool_size), clock=clock)
+        self._getter = RetryingGetter(
+            FRESHDESK, self._session, base, log=log, timeout=timeout, max_tries=max_tries,
+            max_throttle_waits=_MAX_THROTTLE_WAITS, window_seconds=window_seconds, sleep=sleep, clock=clock,
+            backoff_factor=backoff_factor, backoff_max=backoff_max,
+        )
         self._lock = threading.Lock()
-        self._reached = False
         self.credits_used = 0.0
-        self.requests_made = 0
         self.throttled = 0
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP exchanges attempted, answered or not."""
+        return self._getter.requests_made
 
     def close(self) -> None:
         self._session.close()
@@ -295,104 +284,27 @@ class FreshdeskClient:
         self.close()
 
     # ----- transport
-    def _waits(self) -> Iterator[float]:
-        waits = backoff.expo(factor=self._backoff_factor, max_value=self._backoff_max)
-        next(waits)  # backoff's generators are primed with one empty step
-        for value in waits:
-            yield backoff.full_jitter(value)
-
     def _get(self, url: str, *, cost: float = 1.0) -> requests.Response:
         """GET with pacing, Retry-After on 429 and jittered exponential backoff; raises typed errors."""
         path = urlsplit(url).path
-        waits = self._waits()
-        tries = throttles = 0
-        while True:
-            delay = self._pacer.reserve(cost)
-            if delay > 0:
-                log.debug("pacing: waiting %.2fs before GET %s", delay, path)
-                self._sleep(delay)
-            try:
-                response = self._attempt(url, path, cost, self._clock())
-            except _Transient as exc:
-                self._pacer.release(cost)
-                tries += 1
-                limit = self._give_up_if_hopeless(exc, path, tries)
-                wait = next(waits)
-                log.info("GET %s: %s; retry %d/%d in %.1fs", path, exc, tries, limit - 1, wait)
-                self._sleep(wait)
-                continue
-            if response.status_code == 429:
-                throttles += 1
-                retry_after = _header_number(response.headers, "Retry-After")
-                retry_after = self._pacer.window_seconds if retry_after is None else max(0.0, retry_after)
-                self._pacer.throttled(retry_after, cost)
-                if throttles > _MAX_THROTTLE_WAITS:
-                    raise FreshdeskError(
-                        f"GET {path} was rate-limited {throttles} times in a row: another integration may "
-                        "be using the account's API limit; try again later or lower BATCH_SIZE"
-                    )
-                log.info("GET %s: rate-limited (429); waiting %.1fs as Retry-After asks", path, retry_after)
-                self._sleep(retry_after)
-                continue
-            if response.status_code >= 500:
-                tries += 1
-                if tries >= self._max_tries:
-                    raise FreshdeskError(
-                        f"GET {path} answered {response.status_code} {tries} times: "
-                        "Freshdesk is having trouble; try again later"
-                    )
-                wait = next(waits)
-                log.info("GET %s: %d; retry %d/%d in %.1fs", path, response.status_code, tries,
-                         self._max_tries - 1, wait)
-                self._sleep(wait)
-                continue
-            if response.status_code in (401, 403):
-                raise FreshdeskAuthError(
-                    f"Freshdesk rejected FRESHDESK_API_KEY ({response.status_code}) on GET {path}: check the "
-                    "key in .env (Profile settings > API key) and that the agent may view tickets"
-                )
-            return response
-
-    def _give_up_if_hopeless(self, exc: _Transient, path: str, tries: int) -> int:
-        """How many tries a transient failure gets; raises once they are spent (or at once for a bad host)."""
-        if not self._reached and exc.kind == "dns":
-            raise FreshdeskUnreachableError(
-                f"cannot resolve the Freshdesk host of {self._origin}: check FRESHDESK_DOMAIN in .env"
-            ) from exc
-        first_refused = not self._reached and exc.kind == "refused"
-        limit = min(self._max_tries, _FIRST_CONTACT_TRIES) if first_refused else self._max_tries
-        if tries < limit:
-            return limit
-        if first_refused:
-            raise FreshdeskUnreachableError(
-                f"{self._origin} refused the connection: check FRESHDESK_DOMAIN in .env and that the server is up"
-            ) from exc
-        raise FreshdeskError(
-            f"GET {path} failed {tries} times ({exc}): Freshdesk may be down; try again later"
-        ) from exc
-
-    def _attempt(self, url: str, path: str, cost: float, sent_at: float) -> requests.Response:
-        """One HTTP exchange; connection problems become _Transient, answers are counted."""
-        with self._lock:
-            self.requests_made += 1
-        try:
-            response = self._session.get(url, timeout=self._timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            kind = _connection_kind(exc)
-            reason = {"dns": "name does not resolve", "refused": "connection refused"}.get(
-                kind, "timed out" if isinstance(exc, requests.Timeout) else "connection dropped"
+        response = self._getter.get(
+            url, _CostedPacing(self._pacer, cost), lambda answer, sent_at: self._count(answer, path, cost, sent_at)
+        )
+        if response.status_code in (401, 403):
+            raise FreshdeskAuthError(
+                f"Freshdesk rejected FRESHDESK_API_KEY ({response.status_code}) on GET {path}: check the "
+                "key in .env (Profile settings > API key) and that the agent may view tickets"
             )
-            log.debug("GET %s -> %s", path, reason)
-            raise _Transient(reason, kind) from exc
-        except requests.RequestException as exc:
-            raise _Transient(f"{type(exc).__name__}") from exc
-        self._reached = True
+        return response
+
+    def _count(self, response: requests.Response, path: str, cost: float, sent_at: float) -> None:
+        """Credits and throttles of one answer; the pacer learns the remaining credits from it."""
         headers = response.headers
-        used = _header_number(headers, "X-RateLimit-Used-CurrentRequest") or 0.0
+        used = header_number(headers, "X-RateLimit-Used-CurrentRequest") or 0.0
         if response.status_code != 429:
             self._pacer.observe(
-                _header_number(headers, "X-RateLimit-Total"),
-                _header_number(headers, "X-RateLimit-Remaining"),
+                header_number(headers, "X-RateLimit-Total"),
+                header_number(headers, "X-RateLimit-Remaining"),
                 cost,
                 sent_at,
             )
@@ -402,31 +314,11 @@ class FreshdeskClient:
                 self.throttled += 1
         log.debug("GET %s -> %d (credits %g, remaining %s)", path, response.status_code, used,
                   headers.get("X-RateLimit-Remaining", "?"))
-        return response
 
-    def _json(self, response: requests.Response, path: str) -> Any:
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise FreshdeskError(
-                f"GET {path} answered {response.status_code} with no JSON: check FRESHDESK_DOMAIN "
-                "points at a Freshdesk account"
-            ) from exc
+    def _expect_ok(self, response: requests.Response, path: str, ticket_id: int | None = None) -> JSONValue:
+        return self._getter.expect_ok(response, path, ticket_id)
 
-    def _expect_ok(self, response: requests.Response, path: str, ticket_id: int | None = None) -> Any:
-        if response.status_code == 404:
-            if ticket_id is not None:
-                raise TicketNotFoundError(f"ticket {ticket_id} not found (404) at GET {path}")
-            raise FreshdeskError(
-                f"GET {path} answered 404: check FRESHDESK_DOMAIN points at a Freshdesk account"
-            )
-        if not response.ok:
-            raise FreshdeskError(
-                f"GET {path} answered {response.status_code}: {_error_details(response) or 'no details'}"
-            )
-        return self._json(response, path)
-
-    def _url(self, path: str, params: dict[str, Any] | None = None) -> str:
+    def _url(self, path: str, params: Mapping[str, str | int] | None = None) -> str:
         query = f"?{urlencode(params, quote_via=quote)}" if params else ""
         return f"{self._api}{path}{query}"
 
@@ -508,8 +400,7 @@ class FreshdeskClient:
         return conversations
 
     def _same_origin(self, url: str) -> bool:
-        ours, theirs = urlsplit(self._origin), urlsplit(url)
-        return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
+        return same_origin(self._origin, url)
 
 
 def ticket_page_url(base_url: str, ticket_id: int) -> str:
@@ -667,14 +558,9 @@ def iter_ticket_ids(client: FreshdeskClient, ids: Sequence[int]) -> Iterator[Tic
         yield ref
 
 
-def _fetch_one(client: FreshdeskClient, ref: TicketRef) -> RawThread | None:
-    try:
-        ticket = ref.raw if "description" in ref.raw else client.get_ticket(ref.id)
-        conversations = client.get_conversations(ref.id)
-    except TicketNotFoundError:
-        log.warning("ticket %s not found (404: deleted since it was listed); skipped", ref.id)
-        return None
-    return RawThread(ticket=ticket, conversations=conversations)
+def _fetch_one(client: FreshdeskClient, ref: TicketRef) -> RawThread:
+    ticket = ref.raw if "description" in ref.raw else client.get_ticket(ref.id)
+    return RawThread(ticket=ticket, conversations=client.get_conversations(ref.id))
 
 
 def fetch_threads(
@@ -689,28 +575,7 @@ def fetch_threads(
     Cached refs yield (ref, None) with no request; tickets gone (404) are skipped. `refs` is consumed
     lazily with a bounded look-ahead, so the first results arrive before the listing ends.
     """
-    look_ahead = 4 * max(1, batch_size)
-    pending: collections.deque[tuple[TicketRef, Future[RawThread | None] | None]] = collections.deque()
-    source = iter(refs)
-    exhausted = False
-    executor = ThreadPoolExecutor(max_workers=max(1, batch_size), thread_name_prefix="freshdesk")
-    try:
-        while True:
-            while not exhausted and len(pending) < look_ahead:
-                ref = next(source, None)
-                if ref is None:
-                    exhausted = True
-                    break
-                future = None if is_cached(ref) else executor.submit(_fetch_one, client, ref)
-                pending.append((ref, future))
-            if not pending:
-                return
-            ref, future = pending.popleft()
-            if future is None:
-                yield ref, None
-                continue
-            thread = future.result()
-            if thread is not None:
-                yield ref, thread
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+    return fetch_in_order(
+        refs, lambda ref: _fetch_one(client, ref), batch_size=batch_size, is_cached=is_cached,
+        missing=TicketNotFoundError, log=log, thread_name_prefix="freshdesk",
+    )

@@ -1,0 +1,68 @@
+"""Fetch listed tickets' threads with a pool of workers, yielding them in the listing's order."""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol, TypeVar
+
+
+class _Listed(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+Ref = TypeVar("Ref", bound=_Listed)
+Thread = TypeVar("Thread")
+
+
+def fetch_in_order(
+    refs: Iterable[Ref],
+    fetch: Callable[[Ref], Thread],
+    *,
+    batch_size: int,
+    is_cached: Callable[[Ref], bool],
+    missing: type[Exception],
+    log: logging.Logger,
+    thread_name_prefix: str,
+) -> Iterator[tuple[Ref, Thread | None]]:
+    """`fetch` each ref with `batch_size` workers, yielding (ref, thread) in the order of `refs`.
+
+    Cached refs yield (ref, None) with no request; a ref whose fetch raises `missing` (gone since it
+    was listed) is skipped with a warning. `refs` is consumed lazily with a bounded look-ahead, so the
+    first results arrive before the listing ends."""
+
+    def fetch_one(ref: Ref) -> Thread | None:
+        try:
+            return fetch(ref)
+        except missing:
+            log.warning("ticket %s not found (404: deleted since it was listed); skipped", ref.id)
+            return None
+
+    look_ahead = 4 * max(1, batch_size)
+    pending: collections.deque[tuple[Ref, Future[Thread | None] | None]] = collections.deque()
+    source = iter(refs)
+    exhausted = False
+    executor = ThreadPoolExecutor(max_workers=max(1, batch_size), thread_name_prefix=thread_name_prefix)
+    try:
+        while True:
+            while not exhausted and len(pending) < look_ahead:
+                ref = next(source, None)
+                if ref is None:
+                    exhausted = True
+                    break
+                future = None if is_cached(ref) else executor.submit(fetch_one, ref)
+                pending.append((ref, future))
+            if not pending:
+                return
+            ref, future = pending.popleft()
+            if future is None:
+                yield ref, None
+                continue
+            thread = future.result()
+            if thread is not None:
+                yield ref, thread
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
