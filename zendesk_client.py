@@ -19,20 +19,15 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-import backoff
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NameResolutionError
 
 from conversation_utils import SourceMessage, conversation_from_messages
 from errors import (
@@ -42,6 +37,8 @@ from errors import (
     ZendeskQueryError,
     ZendeskUnreachableError,
 )
+from http_retry import Helpdesk, RetryingGetter, header_number, same_origin
+from ordered_fetch import fetch_in_order
 from records import Conversation, JSONObject, JSONValue
 
 log = logging.getLogger(__name__)
@@ -65,7 +62,6 @@ _START_TIME_MARGIN = 5
 COMMENTS_PAGE_SIZE = 100  # page[size] is at most 100 on most endpoints (Pagination)
 _MAX_COMMENT_PAGES = 100  # a ticket holds at most 5,000 comments (Ticket Comments), 50 pages
 _MAX_EXPORT_PAGES = 100_000
-_FIRST_CONTACT_TRIES = 3
 _USER_AGENT = "silo-issues/0.1"
 
 
@@ -121,28 +117,6 @@ class TicketNotFoundError(ZendeskError):
 
 class ExportTooRecentError(ZendeskQueryError):
     """Zendesk's clock puts the export's start_time within its last minute ("Too recent start_time")."""
-
-
-class _Transient(Exception):
-    """An exchange worth retrying (5xx, dropped connection, timeout)."""
-
-    def __init__(self, reason: str, kind: str = "transient"):
-        super().__init__(reason)
-        self.kind = kind  # "transient", "refused" or "dns"
-
-
-def _header_number(headers: Mapping[str, str], *names: str) -> float | None:
-    for name in names:
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            continue
-        if math.isfinite(value):
-            return value
-    return None
 
 
 class RateBudget:
@@ -269,6 +243,9 @@ class SlidingWindow:
             self._sent.append(start)
             return start - now
 
+    def release(self) -> None:
+        """A request that got no answer still took its slot: the window counts what was sent."""
+
     def throttled(self, retry_after: float) -> None:
         """A 429 (another integration may use the export too): wait for Retry-After."""
         with self._lock:
@@ -314,21 +291,14 @@ def _raise_for_configuration(response: requests.Response, path: str, export: boo
         )
 
 
-def _connection_kind(exc: BaseException) -> str:
-    """'dns' for a name that does not resolve, 'refused' for a refused connection, else 'transient'."""
-    seen: set[int] = set()
-    stack: list[object] = [exc]
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, (NameResolutionError, socket.gaierror)):
-            return "dns"
-        if isinstance(item, ConnectionRefusedError):
-            return "refused"
-        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
-    return "transient"
+ZENDESK = Helpdesk(
+    name="Zendesk",
+    host_setting="ZENDESK_SUBDOMAIN",
+    error=ZendeskError,
+    unreachable=ZendeskUnreachableError,
+    not_found=TicketNotFoundError,
+    error_details=_error_details,
+)
 
 
 class ZendeskClient:
@@ -358,14 +328,7 @@ class ZendeskClient:
         base = base_url.rstrip("/").removesuffix("/api/v2")
         self.base_url = base
         self._api = f"{base}/api/v2"
-        self._timeout = timeout
-        self._max_tries = max(1, max_tries)
-        self._max_throttle_waits = max(1, max_throttle_waits)
-        self._sleep = sleep
-        self._clock = clock
         self.wall_clock = wall_clock
-        self._backoff_factor = backoff_factor
-        self._backoff_max = backoff_max
         self._session = requests.Session()
         # API token auth: Basic with "{email}/token" as the user and the token as the password.
         self._session.auth = (f"{email}/token", api_token)
@@ -377,11 +340,22 @@ class ZendeskClient:
         self._budget = RateBudget(window_seconds, reserve=max(1, pool_size), clock=clock)
         self._export_window = SlidingWindow(export_requests_per_window, window_seconds, clock=clock)
         self.window_seconds = window_seconds
+        # Rate limits: a 429 carries Retry-After, the seconds to wait before retrying. Redirects are
+        # answered, not followed: Basic auth must not travel to another host.
+        self._getter = RetryingGetter(
+            ZENDESK, self._session, base, log=log, timeout=timeout, max_tries=max_tries,
+            max_throttle_waits=max(1, max_throttle_waits), window_seconds=window_seconds,
+            retry_after_headers=("Retry-After", "ratelimit-reset"), follow_redirects=False, sleep=sleep,
+            clock=clock, backoff_factor=backoff_factor, backoff_max=backoff_max,
+        )
         self._lock = threading.Lock()
-        self._reached = False
-        self.requests_made = 0
         self.throttled = 0
         self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP exchanges attempted, answered or not."""
+        return self._getter.requests_made
 
     @property
     def credits_used(self) -> float:
@@ -398,107 +372,24 @@ class ZendeskClient:
         self.close()
 
     # ----- transport
-    def _waits(self) -> Iterator[float]:
-        waits = backoff.expo(factor=self._backoff_factor, max_value=self._backoff_max)
-        next(waits)  # backoff's generators are primed with one empty step
-        for value in waits:
-            yield backoff.full_jitter(value)
-
     def _get(self, url: str, endpoint: str) -> requests.Response:
         """GET with pacing, Retry-After on 429 and jittered exponential backoff; raises typed errors."""
         path = urlsplit(url).path
         export = endpoint == "export"
-        waits = self._waits()
-        tries = throttles = 0
-        while True:
-            delay = self._export_window.reserve() if export else self._budget.reserve()
-            if delay > 0:
-                log.debug("pacing: waiting %.2fs before GET %s", delay, path)
-                self._sleep(delay)
-            try:
-                response = self._attempt(url, path, endpoint, self._clock())
-            except _Transient as exc:
-                if not export:
-                    self._budget.release()
-                tries += 1
-                if not self._reached and exc.kind == "dns":
-                    raise ZendeskUnreachableError(
-                        f"cannot resolve the Zendesk host of {self.base_url}: check ZENDESK_SUBDOMAIN in .env"
-                    ) from exc
-                first_refused = not self._reached and exc.kind == "refused"
-                limit = min(self._max_tries, _FIRST_CONTACT_TRIES) if first_refused else self._max_tries
-                if tries >= limit:
-                    if first_refused:
-                        raise ZendeskUnreachableError(
-                            f"{self.base_url} refused the connection: check ZENDESK_SUBDOMAIN in .env "
-                            "and that the server is up"
-                        ) from exc
-                    raise ZendeskError(
-                        f"GET {path} failed {tries} times ({exc}): Zendesk may be down; try again later"
-                    ) from exc
-                wait = next(waits)
-                log.info("GET %s: %s; retry %d/%d in %.1fs", path, exc, tries, limit - 1, wait)
-                self._sleep(wait)
-                continue
-            status = response.status_code
-            if status == 429:
-                throttles += 1
-                self._wait_retry_after(response, path, export, throttles)
-                continue
-            if status >= 500:
-                tries += 1
-                if tries >= self._max_tries:
-                    raise ZendeskError(
-                        f"GET {path} answered {status} {tries} times: Zendesk is having trouble; try again later"
-                    )
-                wait = next(waits)
-                log.info("GET %s: %d; retry %d/%d in %.1fs", path, status, tries, self._max_tries - 1, wait)
-                self._sleep(wait)
-                continue
-            _raise_for_configuration(response, path, export)
-            return response
+        pacing = self._export_window if export else self._budget
+        response = self._getter.get(url, pacing, lambda answer, sent_at: self._count(answer, path, endpoint, sent_at))
+        _raise_for_configuration(response, path, export)
+        return response
 
-    def _wait_retry_after(self, response: requests.Response, path: str, export: bool, throttles: int) -> None:
-        """A 429: hold every request of its budget for Retry-After, then let this one try again."""
-        # Rate limits: a 429 carries Retry-After, the seconds to wait before retrying.
-        retry_after = _header_number(response.headers, "Retry-After", "ratelimit-reset")
-        retry_after = self.window_seconds if retry_after is None else max(0.0, retry_after)
-        if export:
-            self._export_window.throttled(retry_after)
-        else:
-            self._budget.throttled(retry_after)
-        if throttles > self._max_throttle_waits:
-            raise ZendeskError(
-                f"GET {path} was rate-limited {throttles} times in a row: another integration may "
-                "be using the account's API limit; try again later or lower BATCH_SIZE"
-            )
-        log.info("GET %s: rate-limited (429); waiting %.1fs as Retry-After asks", path, retry_after)
-        self._sleep(retry_after)
-
-    def _attempt(self, url: str, path: str, endpoint: str, sent_at: float) -> requests.Response:
-        """One HTTP exchange; connection problems become _Transient, answers are counted."""
-        with self._lock:
-            self.requests_made += 1
-        try:
-            # Redirects are answered, not followed: Basic auth must not travel to another host.
-            response = self._session.get(url, timeout=self._timeout, allow_redirects=False)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            kind = _connection_kind(exc)
-            reason = {"dns": "name does not resolve", "refused": "connection refused"}.get(
-                kind, "timed out" if isinstance(exc, requests.Timeout) else "connection dropped"
-            )
-            log.debug("GET %s -> %s", path, reason)
-            raise _Transient(reason, kind) from exc
-        except requests.RequestException as exc:
-            raise _Transient(type(exc).__name__) from exc
-        self._reached = True
+    def _count(self, response: requests.Response, path: str, endpoint: str, sent_at: float) -> None:
+        """Counts one answer by endpoint; the budget learns the remaining requests from it."""
         headers = response.headers
         if endpoint != "export" and response.status_code != 429:
             # Export answers are left out: the export has its own budget, paced by SlidingWindow.
             self._budget.observe(
-                _header_number(headers, "X-Rate-Limit", "ratelimit-limit"),
-                _header_number(headers, "X-Rate-Limit-Remaining", "ratelimit-remaining"),
-                _header_number(headers, "ratelimit-reset"),
+                header_number(headers, "X-Rate-Limit", "ratelimit-limit"),
+                header_number(headers, "X-Rate-Limit-Remaining", "ratelimit-remaining"),
+                header_number(headers, "ratelimit-reset"),
                 sent_at,
             )
         with self._lock:
@@ -507,27 +398,9 @@ class ZendeskClient:
                 self.throttled += 1
         log.debug("GET %s -> %d (remaining %s)", path, response.status_code,
                   headers.get("X-Rate-Limit-Remaining", "?"))
-        return response
-
-    def _json(self, response: requests.Response, path: str) -> JSONValue:
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ZendeskError(
-                f"GET {path} answered {response.status_code} with no JSON: check ZENDESK_SUBDOMAIN points at "
-                "a Zendesk account"
-            ) from exc
 
     def _expect_ok(self, response: requests.Response, path: str, ticket_id: int | None = None) -> JSONObject:
-        if response.status_code == 404:
-            if ticket_id is not None:
-                raise TicketNotFoundError(f"ticket {ticket_id} not found (404) at GET {path}")
-            raise ZendeskError(f"GET {path} answered 404: check ZENDESK_SUBDOMAIN points at a Zendesk account")
-        if not response.ok:
-            raise ZendeskError(
-                f"GET {path} answered {response.status_code}: {_error_details(response) or 'no details'}"
-            )
-        body = self._json(response, path)
+        body = self._getter.expect_ok(response, path, ticket_id)
         if not isinstance(body, dict):
             raise ZendeskError(f"GET {path} answered without a JSON object: check ZENDESK_SUBDOMAIN")
         return body
@@ -539,8 +412,7 @@ class ZendeskClient:
 
     def same_origin(self, url: str) -> bool:
         """True when `url` is on the configured host, so the Basic-auth header may follow it."""
-        ours, theirs = urlsplit(self.base_url), urlsplit(url)
-        return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
+        return same_origin(self.base_url, url)
 
     def _checked_link(self, url: str, path: str) -> str:
         if not self.same_origin(url):
@@ -775,15 +647,6 @@ def iter_ticket_ids(client: ZendeskClient, ids: Sequence[int]) -> Iterator[Zende
         yield ref
 
 
-def _fetch_one(client: ZendeskClient, ref: ZendeskTicketRef) -> ZendeskThread | None:
-    try:
-        comments = client.get_comments(ref.id)
-    except TicketNotFoundError:
-        log.warning("ticket %s not found (404: deleted since it was listed); skipped", ref.id)
-        return None
-    return ZendeskThread(ticket=ref.raw, comments=comments)
-
-
 def fetch_threads(
     client: ZendeskClient,
     refs: Iterable[ZendeskTicketRef],
@@ -795,31 +658,11 @@ def fetch_threads(
 
     Cached refs yield (ref, None) with no request; tickets gone (404) are skipped. `refs` is consumed
     lazily with a bounded look-ahead, so the first results arrive before the listing ends."""
-    look_ahead = 4 * max(1, batch_size)
-    pending: collections.deque[tuple[ZendeskTicketRef, Future[ZendeskThread | None] | None]] = collections.deque()
-    source = iter(refs)
-    exhausted = False
-    executor = ThreadPoolExecutor(max_workers=max(1, batch_size), thread_name_prefix="zendesk")
-    try:
-        while True:
-            while not exhausted and len(pending) < look_ahead:
-                ref = next(source, None)
-                if ref is None:
-                    exhausted = True
-                    break
-                future = None if is_cached(ref) else executor.submit(_fetch_one, client, ref)
-                pending.append((ref, future))
-            if not pending:
-                return
-            ref, future = pending.popleft()
-            if future is None:
-                yield ref, None
-                continue
-            thread = future.result()
-            if thread is not None:
-                yield ref, thread
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+    return fetch_in_order(
+        refs, lambda ref: ZendeskThread(ticket=ref.raw, comments=client.get_comments(ref.id)),
+        batch_size=batch_size, is_cached=is_cached, missing=TicketNotFoundError, log=log,
+        thread_name_prefix="zendesk",
+    )
 
 
 # ----------------------------------------------------------------------------- cleaning
