@@ -27,8 +27,8 @@ from errors import (
     FreshdeskUnreachableError,
     UsageError,
 )
-from http_retry import Helpdesk, RetryingGetter, header_number, same_origin
-from ordered_fetch import fetch_in_order
+from helpdesk_http import Helpdesk, RetryingGetter, header_number, listed_ticket_fields, same_origin
+from ordered_fetch import fetch_in_order, listed_by_id
 from records import JSONValue
 
 log = logging.getLogger(__name__)
@@ -60,20 +60,8 @@ class TicketRef:
 
     @classmethod
     def from_api(cls, item: JSONValue, where: str) -> TicketRef:
-        try:
-            return cls(
-                id=int(item["id"]),
-                status=int(item["status"]),
-                updated_at=str(item["updated_at"]),
-                subject=str(item.get("subject") or ""),
-                created_at=str(item.get("created_at") or ""),
-                raw=item,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FreshdeskError(
-                f"Freshdesk returned a ticket without id/status/updated_at from {where}: "
-                "check FRESHDESK_DOMAIN points at the Freshdesk API"
-            ) from exc
+        ticket_id, status, updated_at, subject, created_at = listed_ticket_fields(item, where, FRESHDESK, int)
+        return cls(ticket_id, status, updated_at, subject, created_at, raw=item)
 
 
 @dataclass(frozen=True)
@@ -544,18 +532,10 @@ def _parse_stamp(stamp: str) -> datetime:
 
 def iter_ticket_ids(client: FreshdeskClient, ids: Sequence[int]) -> Iterator[TicketRef]:
     """The given tickets in the given order; missing ones are skipped, unresolved ones warned about."""
-    for ticket_id in ids:
-        try:
-            ticket = client.get_ticket(ticket_id)
-        except TicketNotFoundError:
-            log.warning("ticket %s not found (404: deleted or never existed); skipped", ticket_id)
-            continue
-        ref = TicketRef.from_api(ticket, f"ticket {ticket_id}")
-        if ref.status not in RESOLVED_STATUSES:
-            log.warning(
-                "ticket %s has status %s (not resolved/closed); processing it as asked", ref.id, ref.status
-            )
-        yield ref
+    return listed_by_id(
+        ids, lambda ticket_id: TicketRef.from_api(client.get_ticket(ticket_id), f"ticket {ticket_id}"),
+        missing=TicketNotFoundError, kept=RESOLVED_STATUSES, kept_words="resolved/closed", log=log,
+    )
 
 
 def _fetch_one(client: FreshdeskClient, ref: TicketRef) -> RawThread:

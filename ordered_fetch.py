@@ -1,10 +1,10 @@
-"""Fetch listed tickets' threads with a pool of workers, yielding them in the listing's order."""
+"""Tickets in a given order: threads fetched by a pool of workers, tickets fetched by id."""
 
 from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
@@ -12,6 +12,9 @@ from typing import Protocol, TypeVar
 class _Listed(Protocol):
     @property
     def id(self) -> int: ...
+
+    @property
+    def status(self) -> object: ...
 
 
 Ref = TypeVar("Ref", bound=_Listed)
@@ -66,3 +69,24 @@ def fetch_in_order(
                 yield ref, thread
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def listed_by_id(
+    ids: Iterable[int],
+    get: Callable[[int], Ref],
+    *,
+    missing: type[Exception],
+    kept: Container[object],
+    kept_words: str,
+    log: logging.Logger,
+) -> Iterator[Ref]:
+    """`get` each id in the given order; missing ones are skipped, those not in `kept` warned about."""
+    for ticket_id in ids:
+        try:
+            ref = get(ticket_id)
+        except missing:
+            log.warning("ticket %s not found (404: deleted or never existed); skipped", ticket_id)
+            continue
+        if ref.status not in kept:
+            log.warning("ticket %s has status %s (not %s); processing it as asked", ref.id, ref.status, kept_words)
+        yield ref

@@ -37,8 +37,8 @@ from errors import (
     ZendeskQueryError,
     ZendeskUnreachableError,
 )
-from http_retry import Helpdesk, RetryingGetter, header_number, same_origin
-from ordered_fetch import fetch_in_order
+from helpdesk_http import Helpdesk, RetryingGetter, header_number, listed_ticket_fields, same_origin
+from ordered_fetch import fetch_in_order, listed_by_id
 from records import Conversation, JSONObject, JSONValue
 
 log = logging.getLogger(__name__)
@@ -78,20 +78,10 @@ class ZendeskTicketRef:
 
     @classmethod
     def from_api(cls, item: JSONValue, where: str) -> ZendeskTicketRef:
-        try:
-            return cls(
-                id=int(item["id"]),
-                status=str(item["status"]).lower(),
-                updated_at=str(item["updated_at"]),
-                subject=str(item.get("subject") or ""),
-                created_at=str(item.get("created_at") or ""),
-                raw=item,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ZendeskError(
-                f"Zendesk returned a ticket without id/status/updated_at from {where}: "
-                "check ZENDESK_SUBDOMAIN points at the Zendesk API"
-            ) from exc
+        ticket_id, status, updated_at, subject, created_at = listed_ticket_fields(
+            item, where, ZENDESK, lambda value: str(value).lower()
+        )
+        return cls(ticket_id, status, updated_at, subject, created_at, raw=item)
 
 
 @dataclass(frozen=True)
@@ -635,16 +625,10 @@ def iter_search(client: ZendeskClient, pages: int, query: str | None = None, *, 
 
 def iter_ticket_ids(client: ZendeskClient, ids: Sequence[int]) -> Iterator[ZendeskTicketRef]:
     """The given tickets in the given order; missing ones are skipped, unsolved ones warned about."""
-    for ticket_id in ids:
-        try:
-            ticket = client.get_ticket(ticket_id)
-        except TicketNotFoundError:
-            log.warning("ticket %s not found (404: deleted or never existed); skipped", ticket_id)
-            continue
-        ref = ZendeskTicketRef.from_api(ticket, f"ticket {ticket_id}")
-        if ref.status not in KEPT_STATUSES:
-            log.warning("ticket %s has status %s (not solved/closed); processing it as asked", ref.id, ref.status)
-        yield ref
+    return listed_by_id(
+        ids, lambda ticket_id: ZendeskTicketRef.from_api(client.get_ticket(ticket_id), f"ticket {ticket_id}"),
+        missing=TicketNotFoundError, kept=KEPT_STATUSES, kept_words="solved/closed", log=log,
+    )
 
 
 def fetch_threads(

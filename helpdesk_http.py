@@ -1,7 +1,8 @@
-"""The helpdesk clients' GET: pacing, Retry-After on 429, jittered exponential backoff, typed errors.
+"""What the helpdesk HTTP clients share: the retrying GET and the reading of a listed ticket.
 
 `data_fetcher.py` (Freshdesk) and `zendesk_client.py` (Zendesk) each own their pacing and their
-endpoints; the retry loop, the reading of a failed connection and the error wording they share live here.
+endpoints; the retry loop (pacing, Retry-After on 429, jittered exponential backoff), the reading of a
+failed connection and the error wording they share live here, worded for the `Helpdesk` at hand.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import backoff
@@ -25,6 +26,8 @@ from records import JSONValue
 
 # A refused connection on the first request is retried only briefly: the URL is probably wrong.
 FIRST_CONTACT_TRIES = 3
+
+Status = TypeVar("Status")
 
 
 class Transient(Exception):
@@ -55,6 +58,27 @@ class Pacing(Protocol):
     def release(self) -> None: ...
 
     def throttled(self, retry_after: float) -> None: ...
+
+
+def listed_ticket_fields(
+    item: JSONValue, where: str, helpdesk: Helpdesk, status: Callable[[JSONValue], Status]
+) -> tuple[int, Status, str, str, str]:
+    """A listed ticket's id, status (read by `status`), updated_at, subject and created_at.
+
+    Raises the helpdesk's error when id, status or updated_at is missing or unreadable."""
+    try:
+        return (
+            int(item["id"]),
+            status(item["status"]),
+            str(item["updated_at"]),
+            str(item.get("subject") or ""),
+            str(item.get("created_at") or ""),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise helpdesk.error(
+            f"{helpdesk.name} returned a ticket without id/status/updated_at from {where}",
+            f"check {helpdesk.host_setting} points at the {helpdesk.name} API",
+        ) from exc
 
 
 def header_number(headers: Mapping[str, str], *names: str) -> float | None:
