@@ -25,6 +25,8 @@ from errors import (
     FreshdeskError,
     FreshdeskQueryError,
     FreshdeskUnreachableError,
+    QueryTooLongError,
+    SearchPagesError,
     UsageError,
 )
 from helpdesk_http import Helpdesk, RetryingGetter, header_number, listed_ticket_fields, same_origin
@@ -314,9 +316,9 @@ class FreshdeskClient:
     def search_page(self, query: str, page: int) -> tuple[list[TicketRef], int]:
         """One page of ticket search (30 results, no description) and the total match count."""
         if len(query) > MAX_QUERY_CHARS:
-            raise UsageError(
-                f"the search query is {len(query)} characters; Freshdesk allows {MAX_QUERY_CHARS}: "
-                "shorten --query"
+            raise QueryTooLongError(
+                f"the search query is {len(query)} characters; Freshdesk allows {MAX_QUERY_CHARS}",
+                "shorten the extra search terms",
             )
         if not 1 <= page <= MAX_SEARCH_PAGES:
             raise UsageError(
@@ -326,8 +328,8 @@ class FreshdeskClient:
         response = self._get(self._url(path, {"query": f'"{query}"', "page": page}))
         if response.status_code == 400:
             raise FreshdeskQueryError(
-                f"Freshdesk refused the search query \"{query}\": {_error_details(response)}; "
-                "check the --query syntax (e.g. group_id:12 AND tag:billing)"
+                f"Freshdesk refused the search query \"{query}\": {_error_details(response)}",
+                "check the syntax of the extra search terms (e.g. group_id:12 AND tag:billing)",
             )
         body = self._expect_ok(response, self._api + path)
         if not isinstance(body, dict) or not isinstance(body.get("results"), list):
@@ -401,9 +403,11 @@ def search_query(extra: str | None = None) -> str:
     extra = (extra or "").strip()
     query = f"({RESOLVED_QUERY}) AND ({extra})" if extra else RESOLVED_QUERY
     if len(query) > MAX_QUERY_CHARS:
-        raise UsageError(
-            f"--query makes the search {len(query)} characters; Freshdesk allows {MAX_QUERY_CHARS} "
-            f"inside the quotes: shorten --query to {MAX_QUERY_CHARS - len(query) + len(extra)} characters"
+        raise QueryTooLongError(
+            f"the extra search terms make the search {len(query)} characters; Freshdesk allows "
+            f"{MAX_QUERY_CHARS} inside the quotes, which leaves {MAX_QUERY_CHARS - len(query) + len(extra)} "
+            "for the terms",
+            "shorten them",
         )
     return query
 
@@ -411,9 +415,10 @@ def search_query(extra: str | None = None) -> str:
 def iter_search(client: FreshdeskClient, pages: int, extra_query: str | None = None) -> Iterator[TicketRef]:
     """Resolved/closed tickets from search pages 1..`pages`, in Freshdesk's order; stops at a short page."""
     if not 1 <= pages <= MAX_SEARCH_PAGES:
-        raise UsageError(
-            f"--pages {pages} is out of range: Freshdesk search serves pages 1 to {MAX_SEARCH_PAGES} "
-            f"({SEARCH_PAGE_SIZE} tickets each); use --since for more"
+        raise SearchPagesError(
+            f"{pages} search pages is out of range: Freshdesk search serves pages 1 to {MAX_SEARCH_PAGES} "
+            f"({SEARCH_PAGE_SIZE} tickets each)",
+            "ask for fewer, or list the tickets updated since a date for more",
         )
     query = search_query(extra_query)
     seen = 0
@@ -486,9 +491,10 @@ def iter_search_since(
     extra = (extra_query or "").strip()
     room = MAX_QUERY_CHARS - len(search_query(f"() AND {_LONGEST_DATES}"))
     if len(extra) > room:
-        raise UsageError(
-            f"--query is {len(extra)} characters; with the status filter and a date window Freshdesk "
-            f"allows {room}: shorten --query"
+        raise QueryTooLongError(
+            f"the extra search terms are {len(extra)} characters; with the status filter and a date window "
+            f"Freshdesk allows {room}",
+            "shorten them",
         )
     cutoff = _parse_stamp(_as_updated_since(since))
     # A day ahead of UTC today, so accounts in any time zone cannot lose today's tickets in a split.

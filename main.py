@@ -24,6 +24,7 @@ from errors import (
     cli_message,
 )
 from log_setup import configure_logging
+from source_options import SOURCE_FIXES
 from source_options import add_arguments as add_source_arguments
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ CLI_FIXES: dict[type[SiloError], str] = {
     EmbeddingModelMismatch: "use the same embedding settings, or a new --output",
     UnknownIssueError: "use issue ids from the DB to --merge",
     LockError: "wait for it to finish, or use a different --output",
+    **SOURCE_FIXES,
 }
 
 

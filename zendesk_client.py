@@ -31,10 +31,13 @@ from requests.adapters import HTTPAdapter
 
 from conversation_utils import SourceMessage, conversation_from_messages
 from errors import (
+    SearchPagesError,
+    StartDateError,
     UsageError,
     ZendeskAuthError,
     ZendeskError,
     ZendeskQueryError,
+    ZendeskSearchError,
     ZendeskUnreachableError,
 )
 from helpdesk_http import Helpdesk, RetryingGetter, header_number, listed_ticket_fields, same_origin
@@ -419,8 +422,8 @@ class ZendeskClient:
             details = _error_details(response) or "no details"
             kind = ExportTooRecentError if "too recent" in details.lower() else ZendeskQueryError
             raise kind(
-                f"Zendesk refused the incremental export ({response.status_code}: {details}): check --since "
-                "and this machine's clock"
+                f"Zendesk refused the incremental export ({response.status_code}: {details})",
+                "check the start time and this machine's clock",
             )
         body = self._expect_ok(response, path)
         tickets = body.get("tickets")
@@ -459,9 +462,10 @@ class ZendeskClient:
                   "sort_order": "desc"}
         response = self._get(self.url("/search.json", params), "search")
         if response.status_code in (400, 422):
-            raise ZendeskQueryError(
+            raise ZendeskSearchError(
                 f"Zendesk refused the search \"{query}\" ({response.status_code}: "
-                f"{_error_details(response) or 'no details'}): check --query"
+                f"{_error_details(response) or 'no details'})",
+                "check the extra search terms",
             )
         body = self._expect_ok(response, path)
         results = body.get("results")
@@ -542,8 +546,8 @@ def _parse_since(text: str) -> datetime:
             return datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(
-            f"--since {text!r} is not a date: give YYYY-MM-DD or an ISO timestamp such as 2026-03-01T12:00:00Z"
+        raise StartDateError(
+            f"the start date {text!r} is not a date", "give YYYY-MM-DD or an ISO timestamp such as 2026-03-01T12:00:00Z"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
@@ -610,9 +614,10 @@ def iter_search(client: ZendeskClient, pages: int, query: str | None = None, *, 
     search API's cap of 1,000 results a query (Search, "Results limit"). Use --since for more."""
     max_pages = SEARCH_MAX_RESULTS // max(1, per_page)
     if not 1 <= per_page <= SEARCH_PER_PAGE or not 1 <= pages <= max_pages:
-        raise UsageError(
-            f"--pages {pages} is out of range: Zendesk search serves pages 1 to {max_pages} "
-            f"({per_page} tickets each, {SEARCH_MAX_RESULTS:,} at most); use --since for more"
+        raise SearchPagesError(
+            f"{pages} search pages is out of range: Zendesk search serves pages 1 to {max_pages} "
+            f"({per_page} tickets each, {SEARCH_MAX_RESULTS:,} at most)",
+            "ask for fewer, or export the tickets changed since a date for more",
         )
     full_query = search_query(query)
     for page in range(1, pages + 1):
