@@ -32,6 +32,7 @@ from errors import (
 from helpdesk_http import Helpdesk, RetryingGetter, header_number, listed_ticket_fields, same_origin
 from ordered_fetch import fetch_in_order, listed_by_id
 from records import JSONValue
+from window_budget import WindowBudget
 
 log = logging.getLogger(__name__)
 
@@ -78,103 +79,11 @@ class TicketNotFoundError(FreshdeskError):
     """The ticket does not exist (deleted or never created): callers skip it."""
 
 
-class RatePacer:
-    """Spreads requests so a run at the account's limit meets few 429s.
+class RatePacer(WindowBudget):
+    """Freshdesk's credits per minute, paced by X-RateLimit-Total/Remaining (see WindowBudget).
 
-    Freshdesk counts credits per account per window (a minute) and reports the remaining credits on
-    every answer. While plenty remain, requests go at once; once fewer than `low_water` remain, the
-    rest are spaced evenly until the estimated window end; when none remain, everyone waits for it.
-    The window end is estimated late rather than early (first answer + window), corrected by resets
-    seen in the headers and by Retry-After.
-    """
-
-    def __init__(
-        self, window_seconds: float = 60.0, *, reserve: int = 3, clock: Callable[[], float] = time.monotonic
-    ):
-        self.window_seconds = window_seconds
-        self._reserve = reserve
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._total: float | None = None
-        self._remaining: float | None = None  # the server's last word minus what is in flight since
-        self._window_end: float | None = None
-        self._next_slot = 0.0
-        self._pending = 0.0  # credits of requests sent and not yet answered
-
-    def _low_water(self) -> float:
-        return max(self._reserve + 1.0, (self._total or 0.0) * 0.1)
-
-    def _roll(self, now: float) -> None:
-        """The estimated window has ended: assume a fresh budget; answers correct it if not."""
-        assert self._window_end is not None and self._total is not None
-        nxt = self._window_end + self.window_seconds
-        self._window_end = nxt if now < nxt else now + self.window_seconds
-        self._remaining = self._total - self._pending
-
-    def reserve(self, cost: float = 1.0) -> float:
-        """Claim a slot for a request costing about `cost`; returns the seconds to wait before sending."""
-        with self._lock:
-            self._pending += cost
-            now = self._clock()
-            start = max(now, self._next_slot)
-            if self._remaining is None or self._window_end is None or self._total is None:
-                return start - now
-            if now >= self._window_end:
-                self._roll(now)
-            if self._remaining - cost >= self._low_water():
-                self._remaining -= cost
-                return start - now
-            if self._remaining >= cost:
-                # Space the last credits evenly over what is left of the window.
-                slots = self._remaining / cost
-                self._next_slot = start + max(0.0, self._window_end - start) / slots
-                self._remaining -= cost
-                return start - now
-            start = max(start, self._window_end)
-            self._next_slot = start
-            self._roll(start)
-            self._remaining = (self._remaining or 0.0) - cost
-            return start - now
-
-    def release(self, cost: float = 1.0) -> None:
-        """The request got no answer (connection error)."""
-        with self._lock:
-            self._pending = max(0.0, self._pending - cost)
-
-    def observe(
-        self, total: float | None, remaining: float | None, cost: float = 1.0, sent_at: float | None = None
-    ) -> None:
-        """Take in X-RateLimit-Total/Remaining from an answer to a request reserved with `cost`."""
-        with self._lock:
-            self._pending = max(0.0, self._pending - cost)
-            if total is None or remaining is None or total <= 0:
-                return
-            now = self._clock()
-            if (sent_at is not None and self._window_end is not None
-                    and sent_at < self._window_end - self.window_seconds):
-                return  # sent in an earlier window: says nothing about this one
-            self._total = total
-            # Requests still in flight may already be counted by the server; subtracting them again
-            # errs on the safe side, and the next answer re-bases the estimate.
-            available = remaining - self._pending
-            if self._remaining is None or self._window_end is None:
-                self._window_end = now + self.window_seconds
-            elif available > self._remaining + total / 4:
-                # The server's window reset: the next one ends a window after the old estimated end
-                # (which was never early), or a window from now if that end is long past.
-                nxt = self._window_end + self.window_seconds
-                self._window_end = nxt if self._window_end <= now < nxt else now + self.window_seconds
-            self._remaining = available
-
-    def throttled(self, retry_after: float, cost: float = 1.0) -> None:
-        """A 429: nothing is sent until Retry-After has passed."""
-        with self._lock:
-            self._pending = max(0.0, self._pending - cost)
-            now = self._clock()
-            self._next_slot = max(self._next_slot, now + retry_after)
-            if self._total is not None:
-                self._window_end = now + retry_after
-                self._remaining = 0.0
+    A request reserves its credit cost (3 for a list page with descriptions); answers report the
+    credits left, and the window end is estimated, as Freshdesk sends no reset time."""
 
 
 def _error_details(response: requests.Response) -> str:

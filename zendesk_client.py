@@ -43,6 +43,7 @@ from errors import (
 from helpdesk_http import Helpdesk, RetryingGetter, header_number, listed_ticket_fields, same_origin
 from ordered_fetch import fetch_in_order, listed_by_id
 from records import Conversation, JSONObject, JSONValue
+from window_budget import WindowBudget
 
 log = logging.getLogger(__name__)
 
@@ -112,102 +113,23 @@ class ExportTooRecentError(ZendeskQueryError):
     """Zendesk's clock puts the export's start_time within its last minute ("Too recent start_time")."""
 
 
-class RateBudget:
+class RateBudget(WindowBudget):
     """Spreads requests over the account's per-minute budget, as Zendesk's answers report it.
 
     Every Ticketing API answer carries X-Rate-Limit / X-Rate-Limit-Remaining, and list endpoints add
     ratelimit-limit / ratelimit-remaining / ratelimit-reset (seconds until the window resets)
-    (Rate limits; Best practices for avoiding rate limiting). While plenty remain, requests go at once;
-    below `low water` the rest are spaced evenly until the window ends; when none remain, everyone waits
-    for the reset. Without ratelimit-reset, the window end is estimated late (first answer + window).
+    (Rate limits; Best practices for avoiding rate limiting). Every request costs one; the pacing is
+    WindowBudget's, with the window end from ratelimit-reset when an answer carries it.
     """
 
     def __init__(self, window_seconds: float = 60.0, *, reserve: int = 3,
                  clock: Callable[[], float] = time.monotonic):
-        self.window_seconds = window_seconds
-        self._reserve = reserve
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._limit: float | None = None
-        self._remaining: float | None = None  # the server's last word minus what was sent since
-        self._window_end: float | None = None
-        self._next_slot = 0.0
-        self._pending = 0  # requests sent and not yet answered
+        super().__init__(window_seconds, reserve=reserve, clock=clock, roll_from_start=True)
 
-    def _low_water(self) -> float:
-        return max(self._reserve + 1.0, (self._limit or 0.0) * 0.1)
-
-    def _roll(self, at: float) -> None:
-        """The window has ended: assume a fresh budget until an answer says otherwise."""
-        assert self._window_end is not None and self._limit is not None
-        following = self._window_end + self.window_seconds
-        self._window_end = following if at < following else at + self.window_seconds
-        self._remaining = self._limit - self._pending
-
-    def reserve(self) -> float:
-        """Claim a slot for one request; returns the seconds to wait before sending it."""
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next_slot)
-            self._pending += 1
-            if self._limit is None or self._remaining is None or self._window_end is None:
-                return start - now
-            if start >= self._window_end:
-                self._roll(start)
-            if self._remaining - 1 >= self._low_water():
-                self._remaining -= 1
-                return start - now
-            if self._remaining >= 1:
-                # Space the last requests of the window evenly over what is left of it.
-                self._next_slot = start + max(0.0, self._window_end - start) / self._remaining
-                self._remaining -= 1
-                return start - now
-            start = max(start, self._window_end)
-            self._next_slot = start
-            self._roll(start)
-            self._remaining = (self._remaining or 0.0) - 1
-            return start - now
-
-    def release(self) -> None:
-        """The request got no answer (connection error)."""
-        with self._lock:
-            self._pending = max(0, self._pending - 1)
-
-    def observe(self, limit: float | None, remaining: float | None, reset_in: float | None = None,
+    def observe(self, limit: float | None, remaining: float | None, reset_in: float | None = None,  # type: ignore[override]
                 sent_at: float | None = None) -> None:
         """Take in the rate-limit headers of an answer."""
-        with self._lock:
-            self._pending = max(0, self._pending - 1)
-            if limit is None or remaining is None or limit <= 0:
-                return
-            now = self._clock()
-            available = remaining - self._pending
-            self._limit = limit
-            if reset_in is not None and reset_in >= 0:
-                # The server says when its window ends: trust it over any estimate.
-                self._window_end = now + reset_in
-                self._remaining = available
-                return
-            if (sent_at is not None and self._window_end is not None
-                    and sent_at < self._window_end - self.window_seconds):
-                return  # sent in an earlier window: says nothing about this one
-            if self._remaining is None or self._window_end is None:
-                self._window_end = now + self.window_seconds
-            elif available > self._remaining + limit / 4:
-                # The server's window reset before our estimate: the next one ends a window later.
-                following = self._window_end + self.window_seconds
-                self._window_end = following if self._window_end <= now < following else now + self.window_seconds
-            self._remaining = available
-
-    def throttled(self, retry_after: float) -> None:
-        """A 429: nothing is sent until Retry-After has passed."""
-        with self._lock:
-            self._pending = max(0, self._pending - 1)
-            now = self._clock()
-            self._next_slot = max(self._next_slot, now + retry_after)
-            if self._limit is not None:
-                self._window_end = now + retry_after
-                self._remaining = 0.0
+        super().observe(limit, remaining, 1.0, sent_at, reset_in)
 
 
 class SlidingWindow:
@@ -426,10 +348,7 @@ class ZendeskClient:
                 "check the start time and this machine's clock",
             )
         body = self._expect_ok(response, path)
-        tickets = body.get("tickets")
-        if not isinstance(tickets, list):
-            raise ZendeskError(f"GET {path} answered without a tickets list: check ZENDESK_SUBDOMAIN")
-        refs = [ZendeskTicketRef.from_api(item, "the incremental export") for item in tickets]
+        refs = [ZendeskTicketRef.from_api(item, "the incremental export") for item in _list_of(body, "tickets", path)]
         end = bool(body.get("end_of_stream"))
         next_url: str | None = None
         if not end:
@@ -468,10 +387,7 @@ class ZendeskClient:
                 "check the extra search terms",
             )
         body = self._expect_ok(response, path)
-        results = body.get("results")
-        if not isinstance(results, list):
-            raise ZendeskError(f"GET {path} answered without a results list: check ZENDESK_SUBDOMAIN")
-        refs = [ZendeskTicketRef.from_api(item, "search") for item in results
+        refs = [ZendeskTicketRef.from_api(item, "search") for item in _list_of(body, "results", path)
                 if isinstance(item, dict) and item.get("result_type", "ticket") == "ticket"]
         count = body.get("count")
         return refs, int(count) if isinstance(count, (int, float)) else len(refs), bool(body.get("next_page"))
@@ -496,9 +412,7 @@ class ZendeskClient:
         pages = 0
         while url:
             body = self._expect_ok(self._get(url, "comments"), path, ticket_id)
-            items = body.get("comments")
-            if not isinstance(items, list):
-                raise ZendeskError(f"GET {path} answered without a comments list: check ZENDESK_SUBDOMAIN")
+            items = _list_of(body, "comments", path)
             comments.extend(item for item in items if isinstance(item, dict))
             pages += 1
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
@@ -511,6 +425,14 @@ class ZendeskClient:
             if pages >= _MAX_COMMENT_PAGES and url:
                 raise ZendeskError(f"GET {path}: more than {_MAX_COMMENT_PAGES} pages of comments")
         return comments
+
+
+def _list_of(body: JSONObject, key: str, path: str) -> list[JSONValue]:
+    """The list an answer carries under `key`; ZendeskError when it carries none."""
+    items = body.get(key)
+    if not isinstance(items, list):
+        raise ZendeskError(f"GET {path} answered without a {key} list: check ZENDESK_SUBDOMAIN")
+    return items
 
 
 def _query_value(url: str, name: str) -> str | None:
