@@ -12,7 +12,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import quote, urlencode, urlsplit
@@ -29,8 +29,9 @@ from errors import (
     SearchPagesError,
     UsageError,
 )
-from helpdesk_http import Helpdesk, RetryingGetter, header_number, listed_ticket_fields, same_origin
-from ordered_fetch import fetch_in_order, listed_by_id
+from helpdesk_http import Helpdesk, HelpdeskClient, RetryingGetter, header_number, listed_ticket_fields, same_origin
+from ordered_fetch import fetch_threads as fetch_threads  # re-exported: the Freshdesk source's fetch
+from ordered_fetch import listed_by_id
 from records import JSONValue
 from window_budget import WindowBudget
 
@@ -131,8 +132,12 @@ class _CostedPacing:
         self.pacer.throttled(retry_after, self.cost)
 
 
-class FreshdeskClient:
+class FreshdeskClient(HelpdeskClient):
     """One requests.Session to one Freshdesk account; safe to share between worker threads."""
+
+    thread_name = "freshdesk"
+    ticket_not_found = TicketNotFoundError
+    log = log
 
     def __init__(
         self,
@@ -167,20 +172,6 @@ class FreshdeskClient:
         self._lock = threading.Lock()
         self.credits_used = 0.0
         self.throttled = 0
-
-    @property
-    def requests_made(self) -> int:
-        """HTTP exchanges attempted, answered or not."""
-        return self._getter.requests_made
-
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> FreshdeskClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ----- transport
     def _get(self, url: str, *, cost: float = 1.0) -> requests.Response:
@@ -297,6 +288,11 @@ class FreshdeskClient:
             if pages > 1000:
                 raise FreshdeskError(f"GET {self._api}{path}: more than 1000 pages of conversations")
         return conversations
+
+    def fetch_thread(self, ref: TicketRef) -> RawThread:
+        """A listed ticket with its description and every conversation; TicketNotFoundError when gone."""
+        ticket = ref.raw if "description" in ref.raw else self.get_ticket(ref.id)
+        return RawThread(ticket=ticket, conversations=self.get_conversations(ref.id))
 
     def _same_origin(self, url: str) -> bool:
         return same_origin(self._origin, url)
@@ -450,27 +446,4 @@ def iter_ticket_ids(client: FreshdeskClient, ids: Sequence[int]) -> Iterator[Tic
     return listed_by_id(
         ids, lambda ticket_id: TicketRef.from_api(client.get_ticket(ticket_id), f"ticket {ticket_id}"),
         missing=TicketNotFoundError, kept=RESOLVED_STATUSES, kept_words="resolved/closed", log=log,
-    )
-
-
-def _fetch_one(client: FreshdeskClient, ref: TicketRef) -> RawThread:
-    ticket = ref.raw if "description" in ref.raw else client.get_ticket(ref.id)
-    return RawThread(ticket=ticket, conversations=client.get_conversations(ref.id))
-
-
-def fetch_threads(
-    client: FreshdeskClient,
-    refs: Iterable[TicketRef],
-    *,
-    batch_size: int,
-    is_cached: Callable[[TicketRef], bool],
-) -> Iterator[tuple[TicketRef, RawThread | None]]:
-    """Fetch threads with `batch_size` workers, yielding in the order of `refs`.
-
-    Cached refs yield (ref, None) with no request; tickets gone (404) are skipped. `refs` is consumed
-    lazily with a bounded look-ahead, so the first results arrive before the listing ends.
-    """
-    return fetch_in_order(
-        refs, lambda ref: _fetch_one(client, ref), batch_size=batch_size, is_cached=is_cached,
-        missing=TicketNotFoundError, log=log, thread_name_prefix="freshdesk",
     )

@@ -28,6 +28,7 @@ from records import JSONValue
 FIRST_CONTACT_TRIES = 3
 
 Status = TypeVar("Status")
+Client = TypeVar("Client", bound="HelpdeskClient")
 
 
 class Transient(Exception):
@@ -287,3 +288,24 @@ class RetryingGetter:
                 f"GET {path} answered {response.status_code}: {desk.error_details(response) or 'no details'}"
             )
         return self.json(response, path)
+
+
+class HelpdeskClient:
+    """What both helpdesk clients share: one session behind a RetryingGetter, closed on exit."""
+
+    _session: requests.Session
+    _getter: RetryingGetter
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP exchanges attempted, answered or not."""
+        return self._getter.requests_made
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self: Client) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

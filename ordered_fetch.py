@@ -19,6 +19,35 @@ class _Listed(Protocol):
 
 Ref = TypeVar("Ref", bound=_Listed)
 Thread = TypeVar("Thread")
+RefIn = TypeVar("RefIn", bound=_Listed, contravariant=True)
+ThreadOut = TypeVar("ThreadOut", covariant=True)
+
+
+class ThreadClient(Protocol[RefIn, ThreadOut]):
+    """A helpdesk client that fetches one listed ticket's thread; `ticket_not_found` when it is gone."""
+
+    thread_name: str  # names the worker threads
+    ticket_not_found: type[Exception]
+    log: logging.Logger
+
+    def fetch_thread(self, ref: RefIn) -> ThreadOut: ...
+
+
+def fetch_threads(
+    client: ThreadClient[Ref, Thread],
+    refs: Iterable[Ref],
+    *,
+    batch_size: int,
+    is_cached: Callable[[Ref], bool],
+) -> Iterator[tuple[Ref, Thread | None]]:
+    """Fetch threads with `batch_size` workers, yielding in the order of `refs`.
+
+    Cached refs yield (ref, None) with no request; tickets gone (404) are skipped. `refs` is consumed
+    lazily with a bounded look-ahead, so the first results arrive before the listing ends."""
+    return fetch_in_order(
+        refs, client.fetch_thread, batch_size=batch_size, is_cached=is_cached,
+        missing=client.ticket_not_found, log=client.log, thread_name_prefix=client.thread_name,
+    )
 
 
 def fetch_in_order(

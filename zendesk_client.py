@@ -21,7 +21,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -40,8 +40,9 @@ from errors import (
     ZendeskSearchError,
     ZendeskUnreachableError,
 )
-from helpdesk_http import Helpdesk, RetryingGetter, header_number, listed_ticket_fields, same_origin
-from ordered_fetch import fetch_in_order, listed_by_id
+from helpdesk_http import Helpdesk, HelpdeskClient, RetryingGetter, header_number, listed_ticket_fields, same_origin
+from ordered_fetch import fetch_threads as fetch_threads  # re-exported: the Zendesk source's fetch
+from ordered_fetch import listed_by_id
 from records import Conversation, JSONObject, JSONValue
 from window_budget import WindowBudget
 
@@ -216,11 +217,15 @@ ZENDESK = Helpdesk(
 )
 
 
-class ZendeskClient:
+class ZendeskClient(HelpdeskClient):
     """One requests.Session to one Zendesk account; safe to share between worker threads.
 
     `clock` paces (monotonic seconds); `wall_clock` (Unix seconds) keeps export start times out of the
     last minute; `sleep` waits. Tests inject all three."""
+
+    thread_name = "zendesk"
+    ticket_not_found = TicketNotFoundError
+    log = log
 
     def __init__(
         self,
@@ -268,23 +273,9 @@ class ZendeskClient:
         self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
 
     @property
-    def requests_made(self) -> int:
-        """HTTP exchanges attempted, answered or not."""
-        return self._getter.requests_made
-
-    @property
     def credits_used(self) -> float:
         """Requests answered: each one counts once against Zendesk's per-minute limits."""
         return float(sum(self.requests_by_endpoint.values()))
-
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> ZendeskClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ----- transport
     def _get(self, url: str, endpoint: str) -> requests.Response:
@@ -328,6 +319,10 @@ class ZendeskClient:
     def same_origin(self, url: str) -> bool:
         """True when `url` is on the configured host, so the Basic-auth header may follow it."""
         return same_origin(self.base_url, url)
+
+    def fetch_thread(self, ref: ZendeskTicketRef) -> ZendeskThread:
+        """A listed ticket with every comment; TicketNotFoundError when it is gone."""
+        return ZendeskThread(ticket=ref.raw, comments=self.get_comments(ref.id))
 
     def _checked_link(self, url: str, path: str) -> str:
         if not self.same_origin(url):
@@ -555,24 +550,6 @@ def iter_ticket_ids(client: ZendeskClient, ids: Sequence[int]) -> Iterator[Zende
     return listed_by_id(
         ids, lambda ticket_id: ZendeskTicketRef.from_api(client.get_ticket(ticket_id), f"ticket {ticket_id}"),
         missing=TicketNotFoundError, kept=KEPT_STATUSES, kept_words="solved/closed", log=log,
-    )
-
-
-def fetch_threads(
-    client: ZendeskClient,
-    refs: Iterable[ZendeskTicketRef],
-    *,
-    batch_size: int,
-    is_cached: Callable[[ZendeskTicketRef], bool],
-) -> Iterator[tuple[ZendeskTicketRef, ZendeskThread | None]]:
-    """Fetch comments with `batch_size` workers, yielding in the order of `refs`.
-
-    Cached refs yield (ref, None) with no request; tickets gone (404) are skipped. `refs` is consumed
-    lazily with a bounded look-ahead, so the first results arrive before the listing ends."""
-    return fetch_in_order(
-        refs, lambda ref: ZendeskThread(ticket=ref.raw, comments=client.get_comments(ref.id)),
-        batch_size=batch_size, is_cached=is_cached, missing=TicketNotFoundError, log=log,
-        thread_name_prefix="zendesk",
     )
 
 
