@@ -105,14 +105,8 @@ def _error_details(response: requests.Response) -> str:
     return ""
 
 
-FRESHDESK = Helpdesk(
-    name="Freshdesk",
-    host_setting="FRESHDESK_DOMAIN",
-    error=FreshdeskError,
-    unreachable=FreshdeskUnreachableError,
-    not_found=TicketNotFoundError,
-    error_details=_error_details,
-)
+FRESHDESK = Helpdesk(name="Freshdesk", host_setting="FRESHDESK_DOMAIN", error=FreshdeskError,
+                     unreachable=FreshdeskUnreachableError, not_found=TicketNotFoundError, error_details=_error_details)
 
 
 @dataclass(frozen=True)

@@ -207,14 +207,8 @@ def _raise_for_configuration(response: requests.Response, path: str, export: boo
         )
 
 
-ZENDESK = Helpdesk(
-    name="Zendesk",
-    host_setting="ZENDESK_SUBDOMAIN",
-    error=ZendeskError,
-    unreachable=ZendeskUnreachableError,
-    not_found=TicketNotFoundError,
-    error_details=_error_details,
-)
+ZENDESK = Helpdesk(name="Zendesk", host_setting="ZENDESK_SUBDOMAIN", error=ZendeskError,
+                   unreachable=ZendeskUnreachableError, not_found=TicketNotFoundError, error_details=_error_details)
 
 
 class ZendeskClient(HelpdeskClient):
