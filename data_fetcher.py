@@ -10,29 +10,30 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import backoff
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NameResolutionError
 
 from errors import (
     FreshdeskAuthError,
     FreshdeskError,
     FreshdeskQueryError,
     FreshdeskUnreachableError,
+    QueryTooLongError,
+    SearchPagesError,
     UsageError,
 )
+from helpdesk_http import Helpdesk, HelpdeskClient, RetryingGetter, header_number, listed_ticket_fields, same_origin
+from ordered_fetch import fetch_threads as fetch_threads  # re-exported: the Freshdesk source's fetch
+from ordered_fetch import listed_by_id
+from records import JSONValue
+from window_budget import WindowBudget
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ CONVERSATIONS_PER_PAGE = 100
 _COST_LIST_WITH_DESCRIPTION = 3.0
 # A 429 storm from a misbehaving server must end; each wait honours Retry-After.
 _MAX_THROTTLE_WAITS = 20
-# A refused connection on the first request is retried only briefly: the URL is probably wrong.
-_FIRST_CONTACT_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -64,21 +63,9 @@ class TicketRef:
     raw: dict
 
     @classmethod
-    def from_api(cls, item: Any, where: str) -> TicketRef:
-        try:
-            return cls(
-                id=int(item["id"]),
-                status=int(item["status"]),
-                updated_at=str(item["updated_at"]),
-                subject=str(item.get("subject") or ""),
-                created_at=str(item.get("created_at") or ""),
-                raw=item,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FreshdeskError(
-                f"Freshdesk returned a ticket without id/status/updated_at from {where}: "
-                "check FRESHDESK_DOMAIN points at the Freshdesk API"
-            ) from exc
+    def from_api(cls, item: JSONValue, where: str) -> TicketRef:
+        ticket_id, status, updated_at, subject, created_at = listed_ticket_fields(item, where, FRESHDESK, int)
+        return cls(ticket_id, status, updated_at, subject, created_at, raw=item)
 
 
 @dataclass(frozen=True)
@@ -93,122 +80,11 @@ class TicketNotFoundError(FreshdeskError):
     """The ticket does not exist (deleted or never created): callers skip it."""
 
 
-class _Transient(Exception):
-    """An answer worth retrying (5xx, dropped connection, timeout)."""
+class RatePacer(WindowBudget):
+    """Freshdesk's credits per minute, paced by X-RateLimit-Total/Remaining (see WindowBudget).
 
-    def __init__(self, reason: str, kind: str = "transient"):
-        super().__init__(reason)
-        self.kind = kind  # "transient", "refused" or "dns"
-
-
-def _header_number(headers: Mapping[str, str], name: str) -> float | None:
-    raw = headers.get(name)
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-class RatePacer:
-    """Spreads requests so a run at the account's limit meets few 429s.
-
-    Freshdesk counts credits per account per window (a minute) and reports the remaining credits on
-    every answer. While plenty remain, requests go at once; once fewer than `low_water` remain, the
-    rest are spaced evenly until the estimated window end; when none remain, everyone waits for it.
-    The window end is estimated late rather than early (first answer + window), corrected by resets
-    seen in the headers and by Retry-After.
-    """
-
-    def __init__(
-        self, window_seconds: float = 60.0, *, reserve: int = 3, clock: Callable[[], float] = time.monotonic
-    ):
-        self.window_seconds = window_seconds
-        self._reserve = reserve
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._total: float | None = None
-        self._remaining: float | None = None  # the server's last word minus what is in flight since
-        self._window_end: float | None = None
-        self._next_slot = 0.0
-        self._pending = 0.0  # credits of requests sent and not yet answered
-
-    def _low_water(self) -> float:
-        return max(self._reserve + 1.0, (self._total or 0.0) * 0.1)
-
-    def _roll(self, now: float) -> None:
-        """The estimated window has ended: assume a fresh budget; answers correct it if not."""
-        assert self._window_end is not None and self._total is not None
-        nxt = self._window_end + self.window_seconds
-        self._window_end = nxt if now < nxt else now + self.window_seconds
-        self._remaining = self._total - self._pending
-
-    def reserve(self, cost: float = 1.0) -> float:
-        """Claim a slot for a request costing about `cost`; returns the seconds to wait before sending."""
-        with self._lock:
-            self._pending += cost
-            now = self._clock()
-            start = max(now, self._next_slot)
-            if self._remaining is None or self._window_end is None or self._total is None:
-                return start - now
-            if now >= self._window_end:
-                self._roll(now)
-            if self._remaining - cost >= self._low_water():
-                self._remaining -= cost
-                return start - now
-            if self._remaining >= cost:
-                # Space the last credits evenly over what is left of the window.
-                slots = self._remaining / cost
-                self._next_slot = start + max(0.0, self._window_end - start) / slots
-                self._remaining -= cost
-                return start - now
-            start = max(start, self._window_end)
-            self._next_slot = start
-            self._roll(start)
-            self._remaining = (self._remaining or 0.0) - cost
-            return start - now
-
-    def release(self, cost: float = 1.0) -> None:
-        """The request got no answer (connection error)."""
-        with self._lock:
-            self._pending = max(0.0, self._pending - cost)
-
-    def observe(
-        self, total: float | None, remaining: float | None, cost: float = 1.0, sent_at: float | None = None
-    ) -> None:
-        """Take in X-RateLimit-Total/Remaining from an answer to a request reserved with `cost`."""
-        with self._lock:
-            self._pending = max(0.0, self._pending - cost)
-            if total is None or remaining is None or total <= 0:
-                return
-            now = self._clock()
-            if (sent_at is not None and self._window_end is not None
-                    and sent_at < self._window_end - self.window_seconds):
-                return  # sent in an earlier window: says nothing about this one
-            self._total = total
-            # Requests still in flight may already be counted by the server; subtracting them again
-            # errs on the safe side, and the next answer re-bases the estimate.
-            available = remaining - self._pending
-            if self._remaining is None or self._window_end is None:
-                self._window_end = now + self.window_seconds
-            elif available > self._remaining + total / 4:
-                # The server's window reset: the next one ends a window after the old estimated end
-                # (which was never early), or a window from now if that end is long past.
-                nxt = self._window_end + self.window_seconds
-                self._window_end = nxt if self._window_end <= now < nxt else now + self.window_seconds
-            self._remaining = available
-
-    def throttled(self, retry_after: float, cost: float = 1.0) -> None:
-        """A 429: nothing is sent until Retry-After has passed."""
-        with self._lock:
-            self._pending = max(0.0, self._pending - cost)
-            now = self._clock()
-            self._next_slot = max(self._next_slot, now + retry_after)
-            if self._total is not None:
-                self._window_end = now + retry_after
-                self._remaining = 0.0
+    A request reserves its credit cost (3 for a list page with descriptions); answers report the
+    credits left, and the window end is estimated, as Freshdesk sends no reset time."""
 
 
 def _error_details(response: requests.Response) -> str:
@@ -229,25 +105,33 @@ def _error_details(response: requests.Response) -> str:
     return ""
 
 
-def _connection_kind(exc: BaseException) -> str:
-    """'dns' for a name that does not resolve, 'refused' for a refused connection, else 'transient'."""
-    seen: set[int] = set()
-    stack: list[Any] = [exc]
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, (NameResolutionError, socket.gaierror)):
-            return "dns"
-        if isinstance(item, ConnectionRefusedError):
-            return "refused"
-        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
-    return "transient"
+FRESHDESK = Helpdesk(name="Freshdesk", host_setting="FRESHDESK_DOMAIN", error=FreshdeskError,
+                     unreachable=FreshdeskUnreachableError, not_found=TicketNotFoundError, error_details=_error_details)
 
 
-class FreshdeskClient:
+@dataclass(frozen=True)
+class _CostedPacing:
+    """The pacer as one request of `cost` credits draws on it."""
+
+    pacer: RatePacer
+    cost: float
+
+    def reserve(self) -> float:
+        return self.pacer.reserve(self.cost)
+
+    def release(self) -> None:
+        self.pacer.release(self.cost)
+
+    def throttled(self, retry_after: float) -> None:
+        self.pacer.throttled(retry_after, self.cost)
+
+
+class FreshdeskClient(HelpdeskClient):
     """One requests.Session to one Freshdesk account; safe to share between worker threads."""
+
+    thread_name = "freshdesk"
+    ticket_not_found = TicketNotFoundError
+    log = log
 
     def __init__(
         self,
@@ -266,133 +150,45 @@ class FreshdeskClient:
         base = base_url.rstrip("/")
         self._origin = base
         self._api = base if base.endswith("/api/v2") else f"{base}/api/v2"
-        self._timeout = timeout
-        self._max_tries = max(1, max_tries)
-        self._sleep = sleep
-        self._backoff_factor = backoff_factor
-        self._backoff_max = backoff_max
         self._session = requests.Session()
         self._session.auth = (api_key, "X")
         self._session.headers.update({"Accept": "application/json", "User-Agent": "silo-issues/0.1"})
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
-        self._clock = clock  # with `sleep`, lets tests run rate limits on a virtual clock
-        self._pacer = RatePacer(window_seconds, reserve=max(1, pool_size), clock=self._clock)
+        # `clock` with `sleep` lets tests run rate limits on a virtual clock.
+        self._pacer = RatePacer(window_seconds, reserve=max(1, pool_size), clock=clock)
+        self._getter = RetryingGetter(
+            FRESHDESK, self._session, base, log=log, timeout=timeout, max_tries=max_tries,
+            max_throttle_waits=_MAX_THROTTLE_WAITS, window_seconds=window_seconds, sleep=sleep, clock=clock,
+            backoff_factor=backoff_factor, backoff_max=backoff_max,
+        )
         self._lock = threading.Lock()
-        self._reached = False
         self.credits_used = 0.0
-        self.requests_made = 0
         self.throttled = 0
 
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> FreshdeskClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # ----- transport
-    def _waits(self) -> Iterator[float]:
-        waits = backoff.expo(factor=self._backoff_factor, max_value=self._backoff_max)
-        next(waits)  # backoff's generators are primed with one empty step
-        for value in waits:
-            yield backoff.full_jitter(value)
-
     def _get(self, url: str, *, cost: float = 1.0) -> requests.Response:
         """GET with pacing, Retry-After on 429 and jittered exponential backoff; raises typed errors."""
         path = urlsplit(url).path
-        waits = self._waits()
-        tries = throttles = 0
-        while True:
-            delay = self._pacer.reserve(cost)
-            if delay > 0:
-                log.debug("pacing: waiting %.2fs before GET %s", delay, path)
-                self._sleep(delay)
-            try:
-                response = self._attempt(url, path, cost, self._clock())
-            except _Transient as exc:
-                self._pacer.release(cost)
-                tries += 1
-                limit = self._give_up_if_hopeless(exc, path, tries)
-                wait = next(waits)
-                log.info("GET %s: %s; retry %d/%d in %.1fs", path, exc, tries, limit - 1, wait)
-                self._sleep(wait)
-                continue
-            if response.status_code == 429:
-                throttles += 1
-                retry_after = _header_number(response.headers, "Retry-After")
-                retry_after = self._pacer.window_seconds if retry_after is None else max(0.0, retry_after)
-                self._pacer.throttled(retry_after, cost)
-                if throttles > _MAX_THROTTLE_WAITS:
-                    raise FreshdeskError(
-                        f"GET {path} was rate-limited {throttles} times in a row: another integration may "
-                        "be using the account's API limit; try again later or lower BATCH_SIZE"
-                    )
-                log.info("GET %s: rate-limited (429); waiting %.1fs as Retry-After asks", path, retry_after)
-                self._sleep(retry_after)
-                continue
-            if response.status_code >= 500:
-                tries += 1
-                if tries >= self._max_tries:
-                    raise FreshdeskError(
-                        f"GET {path} answered {response.status_code} {tries} times: "
-                        "Freshdesk is having trouble; try again later"
-                    )
-                wait = next(waits)
-                log.info("GET %s: %d; retry %d/%d in %.1fs", path, response.status_code, tries,
-                         self._max_tries - 1, wait)
-                self._sleep(wait)
-                continue
-            if response.status_code in (401, 403):
-                raise FreshdeskAuthError(
-                    f"Freshdesk rejected FRESHDESK_API_KEY ({response.status_code}) on GET {path}: check the "
-                    "key in .env (Profile settings > API key) and that the agent may view tickets"
-                )
-            return response
-
-    def _give_up_if_hopeless(self, exc: _Transient, path: str, tries: int) -> int:
-        """How many tries a transient failure gets; raises once they are spent (or at once for a bad host)."""
-        if not self._reached and exc.kind == "dns":
-            raise FreshdeskUnreachableError(
-                f"cannot resolve the Freshdesk host of {self._origin}: check FRESHDESK_DOMAIN in .env"
-            ) from exc
-        first_refused = not self._reached and exc.kind == "refused"
-        limit = min(self._max_tries, _FIRST_CONTACT_TRIES) if first_refused else self._max_tries
-        if tries < limit:
-            return limit
-        if first_refused:
-            raise FreshdeskUnreachableError(
-                f"{self._origin} refused the connection: check FRESHDESK_DOMAIN in .env and that the server is up"
-            ) from exc
-        raise FreshdeskError(
-            f"GET {path} failed {tries} times ({exc}): Freshdesk may be down; try again later"
-        ) from exc
-
-    def _attempt(self, url: str, path: str, cost: float, sent_at: float) -> requests.Response:
-        """One HTTP exchange; connection problems become _Transient, answers are counted."""
-        with self._lock:
-            self.requests_made += 1
-        try:
-            response = self._session.get(url, timeout=self._timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            kind = _connection_kind(exc)
-            reason = {"dns": "name does not resolve", "refused": "connection refused"}.get(
-                kind, "timed out" if isinstance(exc, requests.Timeout) else "connection dropped"
+        response = self._getter.get(
+            url, _CostedPacing(self._pacer, cost), lambda answer, sent_at: self._count(answer, path, cost, sent_at)
+        )
+        if response.status_code in (401, 403):
+            raise FreshdeskAuthError(
+                f"Freshdesk rejected FRESHDESK_API_KEY ({response.status_code}) on GET {path}: check the "
+                "key in .env (Profile settings > API key) and that the agent may view tickets"
             )
-            log.debug("GET %s -> %s", path, reason)
-            raise _Transient(reason, kind) from exc
-        except requests.RequestException as exc:
-            raise _Transient(f"{type(exc).__name__}") from exc
-        self._reached = True
+        return response
+
+    def _count(self, response: requests.Response, path: str, cost: float, sent_at: float) -> None:
+        """Credits and throttles of one answer; the pacer learns the remaining credits from it."""
         headers = response.headers
-        used = _header_number(headers, "X-RateLimit-Used-CurrentRequest") or 0.0
+        used = header_number(headers, "X-RateLimit-Used-CurrentRequest") or 0.0
         if response.status_code != 429:
             self._pacer.observe(
-                _header_number(headers, "X-RateLimit-Total"),
-                _header_number(headers, "X-RateLimit-Remaining"),
+                header_number(headers, "X-RateLimit-Total"),
+                header_number(headers, "X-RateLimit-Remaining"),
                 cost,
                 sent_at,
             )
@@ -402,31 +198,11 @@ class FreshdeskClient:
                 self.throttled += 1
         log.debug("GET %s -> %d (credits %g, remaining %s)", path, response.status_code, used,
                   headers.get("X-RateLimit-Remaining", "?"))
-        return response
 
-    def _json(self, response: requests.Response, path: str) -> Any:
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise FreshdeskError(
-                f"GET {path} answered {response.status_code} with no JSON: check FRESHDESK_DOMAIN "
-                "points at a Freshdesk account"
-            ) from exc
+    def _expect_ok(self, response: requests.Response, path: str, ticket_id: int | None = None) -> JSONValue:
+        return self._getter.expect_ok(response, path, ticket_id)
 
-    def _expect_ok(self, response: requests.Response, path: str, ticket_id: int | None = None) -> Any:
-        if response.status_code == 404:
-            if ticket_id is not None:
-                raise TicketNotFoundError(f"ticket {ticket_id} not found (404) at GET {path}")
-            raise FreshdeskError(
-                f"GET {path} answered 404: check FRESHDESK_DOMAIN points at a Freshdesk account"
-            )
-        if not response.ok:
-            raise FreshdeskError(
-                f"GET {path} answered {response.status_code}: {_error_details(response) or 'no details'}"
-            )
-        return self._json(response, path)
-
-    def _url(self, path: str, params: dict[str, Any] | None = None) -> str:
+    def _url(self, path: str, params: Mapping[str, str | int] | None = None) -> str:
         query = f"?{urlencode(params, quote_via=quote)}" if params else ""
         return f"{self._api}{path}{query}"
 
@@ -434,9 +210,9 @@ class FreshdeskClient:
     def search_page(self, query: str, page: int) -> tuple[list[TicketRef], int]:
         """One page of ticket search (30 results, no description) and the total match count."""
         if len(query) > MAX_QUERY_CHARS:
-            raise UsageError(
-                f"the search query is {len(query)} characters; Freshdesk allows {MAX_QUERY_CHARS}: "
-                "shorten --query"
+            raise QueryTooLongError(
+                f"the search query is {len(query)} characters; Freshdesk allows {MAX_QUERY_CHARS}",
+                "shorten the extra search terms",
             )
         if not 1 <= page <= MAX_SEARCH_PAGES:
             raise UsageError(
@@ -446,8 +222,8 @@ class FreshdeskClient:
         response = self._get(self._url(path, {"query": f'"{query}"', "page": page}))
         if response.status_code == 400:
             raise FreshdeskQueryError(
-                f"Freshdesk refused the search query \"{query}\": {_error_details(response)}; "
-                "check the --query syntax (e.g. group_id:12 AND tag:billing)"
+                f"Freshdesk refused the search query \"{query}\": {_error_details(response)}",
+                "check the syntax of the extra search terms (e.g. group_id:12 AND tag:billing)",
             )
         body = self._expect_ok(response, self._api + path)
         if not isinstance(body, dict) or not isinstance(body.get("results"), list):
@@ -507,9 +283,13 @@ class FreshdeskClient:
                 raise FreshdeskError(f"GET {self._api}{path}: more than 1000 pages of conversations")
         return conversations
 
+    def fetch_thread(self, ref: TicketRef) -> RawThread:
+        """A listed ticket with its description and every conversation; TicketNotFoundError when gone."""
+        ticket = ref.raw if "description" in ref.raw else self.get_ticket(ref.id)
+        return RawThread(ticket=ticket, conversations=self.get_conversations(ref.id))
+
     def _same_origin(self, url: str) -> bool:
-        ours, theirs = urlsplit(self._origin), urlsplit(url)
-        return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
+        return same_origin(self._origin, url)
 
 
 def ticket_page_url(base_url: str, ticket_id: int) -> str:
@@ -522,9 +302,11 @@ def search_query(extra: str | None = None) -> str:
     extra = (extra or "").strip()
     query = f"({RESOLVED_QUERY}) AND ({extra})" if extra else RESOLVED_QUERY
     if len(query) > MAX_QUERY_CHARS:
-        raise UsageError(
-            f"--query makes the search {len(query)} characters; Freshdesk allows {MAX_QUERY_CHARS} "
-            f"inside the quotes: shorten --query to {MAX_QUERY_CHARS - len(query) + len(extra)} characters"
+        raise QueryTooLongError(
+            f"the extra search terms make the search {len(query)} characters; Freshdesk allows "
+            f"{MAX_QUERY_CHARS} inside the quotes, which leaves {MAX_QUERY_CHARS - len(query) + len(extra)} "
+            "for the terms",
+            "shorten them",
         )
     return query
 
@@ -535,9 +317,10 @@ def iter_search(client: FreshdeskClient, pages: int, extra_query: str | None = N
 
     `on_total` hears how many tickets the pages will hold, once the first page tells the match count."""
     if not 1 <= pages <= MAX_SEARCH_PAGES:
-        raise UsageError(
-            f"--pages {pages} is out of range: Freshdesk search serves pages 1 to {MAX_SEARCH_PAGES} "
-            f"({SEARCH_PAGE_SIZE} tickets each); use --since for more"
+        raise SearchPagesError(
+            f"{pages} search pages is out of range: Freshdesk search serves pages 1 to {MAX_SEARCH_PAGES} "
+            f"({SEARCH_PAGE_SIZE} tickets each)",
+            "ask for fewer, or list the tickets updated since a date for more",
         )
     query = search_query(extra_query)
     seen = 0
@@ -612,9 +395,10 @@ def iter_search_since(
     extra = (extra_query or "").strip()
     room = MAX_QUERY_CHARS - len(search_query(f"() AND {_LONGEST_DATES}"))
     if len(extra) > room:
-        raise UsageError(
-            f"--query is {len(extra)} characters; with the status filter and a date window Freshdesk "
-            f"allows {room}: shorten --query"
+        raise QueryTooLongError(
+            f"the extra search terms are {len(extra)} characters; with the status filter and a date window "
+            f"Freshdesk allows {room}",
+            "shorten them",
         )
     cutoff = _parse_stamp(_as_updated_since(since))
     # A day ahead of UTC today, so accounts in any time zone cannot lose today's tickets in a split.
@@ -658,64 +442,7 @@ def _parse_stamp(stamp: str) -> datetime:
 
 def iter_ticket_ids(client: FreshdeskClient, ids: Sequence[int]) -> Iterator[TicketRef]:
     """The given tickets in the given order; missing ones are skipped, unresolved ones warned about."""
-    for ticket_id in ids:
-        try:
-            ticket = client.get_ticket(ticket_id)
-        except TicketNotFoundError:
-            log.warning("ticket %s not found (404: deleted or never existed); skipped", ticket_id)
-            continue
-        ref = TicketRef.from_api(ticket, f"ticket {ticket_id}")
-        if ref.status not in RESOLVED_STATUSES:
-            log.warning(
-                "ticket %s has status %s (not resolved/closed); processing it as asked", ref.id, ref.status
-            )
-        yield ref
-
-
-def _fetch_one(client: FreshdeskClient, ref: TicketRef) -> RawThread | None:
-    try:
-        ticket = ref.raw if "description" in ref.raw else client.get_ticket(ref.id)
-        conversations = client.get_conversations(ref.id)
-    except TicketNotFoundError:
-        log.warning("ticket %s not found (404: deleted since it was listed); skipped", ref.id)
-        return None
-    return RawThread(ticket=ticket, conversations=conversations)
-
-
-def fetch_threads(
-    client: FreshdeskClient,
-    refs: Iterable[TicketRef],
-    *,
-    batch_size: int,
-    is_cached: Callable[[TicketRef], bool],
-) -> Iterator[tuple[TicketRef, RawThread | None]]:
-    """Fetch threads with `batch_size` workers, yielding in the order of `refs`.
-
-    Cached refs yield (ref, None) with no request; tickets gone (404) are skipped. `refs` is consumed
-    lazily with a bounded look-ahead, so the first results arrive before the listing ends.
-    """
-    look_ahead = 4 * max(1, batch_size)
-    pending: collections.deque[tuple[TicketRef, Future[RawThread | None] | None]] = collections.deque()
-    source = iter(refs)
-    exhausted = False
-    executor = ThreadPoolExecutor(max_workers=max(1, batch_size), thread_name_prefix="freshdesk")
-    try:
-        while True:
-            while not exhausted and len(pending) < look_ahead:
-                ref = next(source, None)
-                if ref is None:
-                    exhausted = True
-                    break
-                future = None if is_cached(ref) else executor.submit(_fetch_one, client, ref)
-                pending.append((ref, future))
-            if not pending:
-                return
-            ref, future = pending.popleft()
-            if future is None:
-                yield ref, None
-                continue
-            thread = future.result()
-            if thread is not None:
-                yield ref, thread
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+    return listed_by_id(
+        ids, lambda ticket_id: TicketRef.from_api(client.get_ticket(ticket_id), f"ticket {ticket_id}"),
+        missing=TicketNotFoundError, kept=RESOLVED_STATUSES, kept_words="resolved/closed", log=log,
+    )

@@ -31,6 +31,18 @@ class ConfigError(UsageError):
     """A setting the chosen mode needs is missing or malformed."""
 
 
+class StartDateError(UsageError):
+    """A start date (tickets changed since) that is not a date."""
+
+
+class SearchPagesError(UsageError):
+    """More search pages asked for than the helpdesk's search serves."""
+
+
+class QueryTooLongError(UsageError):
+    """Extra search terms that make the query longer than the helpdesk allows."""
+
+
 class FreshdeskError(SiloError):
     """Freshdesk answered with an error the run cannot get past."""
 
@@ -48,7 +60,7 @@ class FreshdeskUnreachableError(FreshdeskError):
 
 
 class FreshdeskQueryError(FreshdeskError):
-    """Freshdesk refused a search query (400 validation failure)."""
+    """Freshdesk refused a search query (400 validation failure): the extra search terms are wrong."""
 
     exit_code = 2
 
@@ -70,13 +82,25 @@ class ZendeskUnreachableError(ZendeskError):
 
 
 class ZendeskQueryError(ZendeskError):
-    """Zendesk refused a search query or an export start time (400/422)."""
+    """Zendesk refused an export start time (400/422)."""
 
     exit_code = 2
 
 
+class ZendeskSearchError(ZendeskQueryError):
+    """Zendesk refused a search query (400/422): the extra search terms are wrong."""
+
+
 class ImportFileError(UsageError):
-    """An export file given to --from-file cannot be read as tickets (not UTF-8, not a table, not JSON)."""
+    """An export file cannot be read as tickets (not UTF-8, not a table, not JSON)."""
+
+
+class UnmappedColumnsError(ImportFileError):
+    """An export table lacks columns the import needs, under any name it knows."""
+
+
+class ColumnMapError(UsageError):
+    """A column mapping that is not written COLUMN=FIELD."""
 
 
 class LLMError(SiloError):

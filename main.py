@@ -24,6 +24,7 @@ from errors import (
     cli_message,
 )
 from log_setup import configure_logging
+from source_options import SOURCE_FIXES
 
 if TYPE_CHECKING:
     from command_result import CommandResult
@@ -39,6 +40,7 @@ CLI_FIXES: dict[type[SiloError], str] = {
     UnknownIssueError: "use issue ids from the DB to --merge",
     LockError: "wait for it to finish, or use a different --db",
     UnwritableFolderError: "choose a writable --db; nothing was fetched",
+    **SOURCE_FIXES,
 }
 
 

@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from errors import ImportFileError, UsageError
+from errors import (
+    ColumnMapError,
+    FreshdeskQueryError,
+    ImportFileError,
+    QueryTooLongError,
+    SearchPagesError,
+    SiloError,
+    StartDateError,
+    UnmappedColumnsError,
+    UsageError,
+    ZendeskQueryError,
+    ZendeskSearchError,
+)
 
 if TYPE_CHECKING:
     from env import Settings
@@ -24,6 +36,18 @@ _NAMES = {"freshdesk": "Freshdesk", "zendesk": "Zendesk", "file": "export-file",
 # How to point a command at a desk's tickets again.
 _PICK = {"freshdesk": "--source freshdesk", "zendesk": "--source zendesk", "file": "--from-file PATH",
          "demo": "--demo"}
+
+# The command line's own fix for the source errors whose fix is one of these options (main.CLI_FIXES).
+SOURCE_FIXES: dict[type[SiloError], str] = {
+    StartDateError: "give --since as YYYY-MM-DD or an ISO timestamp such as 2026-03-01T12:00:00Z",
+    SearchPagesError: "give fewer --pages, or use --since for more",
+    QueryTooLongError: "shorten --query",
+    FreshdeskQueryError: "check the --query syntax (e.g. group_id:12 AND tag:billing)",
+    ZendeskSearchError: "check --query",
+    ZendeskQueryError: "check --since and this machine's clock",
+    ColumnMapError: "write e.g. --map 'Ticket Number=id'",
+    UnmappedColumnsError: "name them with --map COLUMN=FIELD (e.g. --map 'Ticket Number=id')",
+}
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from conversation_utils import SourceMessage, clean_conversation, conversation_from_messages
-from errors import DatabaseError, ImportFileError, UsageError
+from errors import ColumnMapError, DatabaseError, ImportFileError, StartDateError, UnmappedColumnsError, UsageError
 from records import Conversation, JSONValue
 from zendesk_client import STATUS_CODES, raw_thread, zendesk_conversation
 
@@ -124,9 +124,10 @@ def parse_map(values: Iterable[str]) -> dict[str, str]:
         column, sep, target = value.rpartition("=")
         column, target = column.strip(), target.strip().lower()
         if not sep or not column or not target:
-            raise UsageError(f"--map {value!r} is not COLUMN=FIELD: write e.g. --map 'Ticket Number=id'")
+            raise ColumnMapError(f"the column mapping {value!r} is not COLUMN=FIELD", "write e.g. 'Ticket Number=id'")
         if target not in FIELDS:
-            raise UsageError(f"--map {value!r}: {target!r} is not a field; use one of {', '.join(FIELDS)}")
+            raise UsageError(f"the column mapping {value!r} names {target!r}, which is not a field",
+                             f"use one of {', '.join(FIELDS)}")
         mapping[column] = target
     return mapping
 
@@ -168,7 +169,7 @@ def read_export(
         records = _csv_records(path, text, dict(mapping or {}))
     cutoff = _moment(since) if since else None
     if since and cutoff is None:
-        raise UsageError(f"--since {since!r} is not a date: give YYYY-MM-DD or an ISO timestamp")
+        raise StartDateError(f"the start date {since!r} is not a date", "give YYYY-MM-DD or an ISO timestamp")
     kept: dict[int, ImportedTicket] = {}
     for where, record in records:
         stats.records += 1
@@ -389,7 +390,8 @@ def _columns(path: Path, header: list[str], mapping: dict[str, str]) -> dict[int
         index = by_name.get(_normal(column))
         if index is None:
             shown = ", ".join(repr(h) for h in header[:12]) + (", ..." if len(header) > 12 else "")
-            raise UsageError(f"--map names column {column!r}, which {path} does not have; its columns are {shown}")
+            raise UsageError(f"the column mapping names column {column!r}, which {path} does not have",
+                             f"its columns are {shown}")
         columns[index] = target
     mapped = {target for target in columns.values() if target not in MESSAGE_FIELDS}
     for index, name in enumerate(header):
@@ -407,9 +409,9 @@ def _columns(path: Path, header: list[str], mapping: dict[str, str]) -> dict[int
         missing.append("a time (created_at or updated_at)")
     if missing:
         shown = ", ".join(repr(h) for h in header[:12]) + (", ..." if len(header) > 12 else "")
-        raise ImportFileError(
-            f"{path} has no column for {', '.join(missing)}; its columns are {shown}: name them with "
-            "--map COLUMN=FIELD (e.g. --map 'Ticket Number=id')"
+        raise UnmappedColumnsError(
+            f"{path} has no column for {', '.join(missing)}; its columns are {shown}",
+            "map them to fields as COLUMN=FIELD (e.g. 'Ticket Number=id')",
         )
     return columns
 

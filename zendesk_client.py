@@ -19,30 +19,32 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-import backoff
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NameResolutionError
 
 from conversation_utils import SourceMessage, conversation_from_messages
 from errors import (
+    SearchPagesError,
+    StartDateError,
     UsageError,
     ZendeskAuthError,
     ZendeskError,
     ZendeskQueryError,
+    ZendeskSearchError,
     ZendeskUnreachableError,
 )
+from helpdesk_http import Helpdesk, HelpdeskClient, RetryingGetter, header_number, listed_ticket_fields, same_origin
+from ordered_fetch import fetch_threads as fetch_threads  # re-exported: the Zendesk source's fetch
+from ordered_fetch import listed_by_id
 from records import Conversation, JSONObject, JSONValue
+from window_budget import WindowBudget
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,6 @@ _START_TIME_MARGIN = 5
 COMMENTS_PAGE_SIZE = 100  # page[size] is at most 100 on most endpoints (Pagination)
 _MAX_COMMENT_PAGES = 100  # a ticket holds at most 5,000 comments (Ticket Comments), 50 pages
 _MAX_EXPORT_PAGES = 100_000
-_FIRST_CONTACT_TRIES = 3
 _USER_AGENT = "silo-issues/0.1"
 
 
@@ -82,20 +83,10 @@ class ZendeskTicketRef:
 
     @classmethod
     def from_api(cls, item: JSONValue, where: str) -> ZendeskTicketRef:
-        try:
-            return cls(
-                id=int(item["id"]),
-                status=str(item["status"]).lower(),
-                updated_at=str(item["updated_at"]),
-                subject=str(item.get("subject") or ""),
-                created_at=str(item.get("created_at") or ""),
-                raw=item,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ZendeskError(
-                f"Zendesk returned a ticket without id/status/updated_at from {where}: "
-                "check ZENDESK_SUBDOMAIN points at the Zendesk API"
-            ) from exc
+        ticket_id, status, updated_at, subject, created_at = listed_ticket_fields(
+            item, where, ZENDESK, lambda value: str(value).lower()
+        )
+        return cls(ticket_id, status, updated_at, subject, created_at, raw=item)
 
 
 @dataclass(frozen=True)
@@ -123,124 +114,23 @@ class ExportTooRecentError(ZendeskQueryError):
     """Zendesk's clock puts the export's start_time within its last minute ("Too recent start_time")."""
 
 
-class _Transient(Exception):
-    """An exchange worth retrying (5xx, dropped connection, timeout)."""
-
-    def __init__(self, reason: str, kind: str = "transient"):
-        super().__init__(reason)
-        self.kind = kind  # "transient", "refused" or "dns"
-
-
-def _header_number(headers: Mapping[str, str], *names: str) -> float | None:
-    for name in names:
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            continue
-        if math.isfinite(value):
-            return value
-    return None
-
-
-class RateBudget:
+class RateBudget(WindowBudget):
     """Spreads requests over the account's per-minute budget, as Zendesk's answers report it.
 
     Every Ticketing API answer carries X-Rate-Limit / X-Rate-Limit-Remaining, and list endpoints add
     ratelimit-limit / ratelimit-remaining / ratelimit-reset (seconds until the window resets)
-    (Rate limits; Best practices for avoiding rate limiting). While plenty remain, requests go at once;
-    below `low water` the rest are spaced evenly until the window ends; when none remain, everyone waits
-    for the reset. Without ratelimit-reset, the window end is estimated late (first answer + window).
+    (Rate limits; Best practices for avoiding rate limiting). Every request costs one; the pacing is
+    WindowBudget's, with the window end from ratelimit-reset when an answer carries it.
     """
 
     def __init__(self, window_seconds: float = 60.0, *, reserve: int = 3,
                  clock: Callable[[], float] = time.monotonic):
-        self.window_seconds = window_seconds
-        self._reserve = reserve
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._limit: float | None = None
-        self._remaining: float | None = None  # the server's last word minus what was sent since
-        self._window_end: float | None = None
-        self._next_slot = 0.0
-        self._pending = 0  # requests sent and not yet answered
+        super().__init__(window_seconds, reserve=reserve, clock=clock, roll_from_start=True)
 
-    def _low_water(self) -> float:
-        return max(self._reserve + 1.0, (self._limit or 0.0) * 0.1)
-
-    def _roll(self, at: float) -> None:
-        """The window has ended: assume a fresh budget until an answer says otherwise."""
-        assert self._window_end is not None and self._limit is not None
-        following = self._window_end + self.window_seconds
-        self._window_end = following if at < following else at + self.window_seconds
-        self._remaining = self._limit - self._pending
-
-    def reserve(self) -> float:
-        """Claim a slot for one request; returns the seconds to wait before sending it."""
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next_slot)
-            self._pending += 1
-            if self._limit is None or self._remaining is None or self._window_end is None:
-                return start - now
-            if start >= self._window_end:
-                self._roll(start)
-            if self._remaining - 1 >= self._low_water():
-                self._remaining -= 1
-                return start - now
-            if self._remaining >= 1:
-                # Space the last requests of the window evenly over what is left of it.
-                self._next_slot = start + max(0.0, self._window_end - start) / self._remaining
-                self._remaining -= 1
-                return start - now
-            start = max(start, self._window_end)
-            self._next_slot = start
-            self._roll(start)
-            self._remaining = (self._remaining or 0.0) - 1
-            return start - now
-
-    def release(self) -> None:
-        """The request got no answer (connection error)."""
-        with self._lock:
-            self._pending = max(0, self._pending - 1)
-
-    def observe(self, limit: float | None, remaining: float | None, reset_in: float | None = None,
+    def observe(self, limit: float | None, remaining: float | None, reset_in: float | None = None,  # type: ignore[override]
                 sent_at: float | None = None) -> None:
         """Take in the rate-limit headers of an answer."""
-        with self._lock:
-            self._pending = max(0, self._pending - 1)
-            if limit is None or remaining is None or limit <= 0:
-                return
-            now = self._clock()
-            available = remaining - self._pending
-            self._limit = limit
-            if reset_in is not None and reset_in >= 0:
-                # The server says when its window ends: trust it over any estimate.
-                self._window_end = now + reset_in
-                self._remaining = available
-                return
-            if (sent_at is not None and self._window_end is not None
-                    and sent_at < self._window_end - self.window_seconds):
-                return  # sent in an earlier window: says nothing about this one
-            if self._remaining is None or self._window_end is None:
-                self._window_end = now + self.window_seconds
-            elif available > self._remaining + limit / 4:
-                # The server's window reset before our estimate: the next one ends a window later.
-                following = self._window_end + self.window_seconds
-                self._window_end = following if self._window_end <= now < following else now + self.window_seconds
-            self._remaining = available
-
-    def throttled(self, retry_after: float) -> None:
-        """A 429: nothing is sent until Retry-After has passed."""
-        with self._lock:
-            self._pending = max(0, self._pending - 1)
-            now = self._clock()
-            self._next_slot = max(self._next_slot, now + retry_after)
-            if self._limit is not None:
-                self._window_end = now + retry_after
-                self._remaining = 0.0
+        super().observe(limit, remaining, 1.0, sent_at, reset_in)
 
 
 class SlidingWindow:
@@ -268,6 +158,9 @@ class SlidingWindow:
                 start = max(start, self._sent[0] + self.window_seconds + self._margin)
             self._sent.append(start)
             return start - now
+
+    def release(self) -> None:
+        """A request that got no answer still took its slot: the window counts what was sent."""
 
     def throttled(self, retry_after: float) -> None:
         """A 429 (another integration may use the export too): wait for Retry-After."""
@@ -314,28 +207,19 @@ def _raise_for_configuration(response: requests.Response, path: str, export: boo
         )
 
 
-def _connection_kind(exc: BaseException) -> str:
-    """'dns' for a name that does not resolve, 'refused' for a refused connection, else 'transient'."""
-    seen: set[int] = set()
-    stack: list[object] = [exc]
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, (NameResolutionError, socket.gaierror)):
-            return "dns"
-        if isinstance(item, ConnectionRefusedError):
-            return "refused"
-        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
-    return "transient"
+ZENDESK = Helpdesk(name="Zendesk", host_setting="ZENDESK_SUBDOMAIN", error=ZendeskError,
+                   unreachable=ZendeskUnreachableError, not_found=TicketNotFoundError, error_details=_error_details)
 
 
-class ZendeskClient:
+class ZendeskClient(HelpdeskClient):
     """One requests.Session to one Zendesk account; safe to share between worker threads.
 
     `clock` paces (monotonic seconds); `wall_clock` (Unix seconds) keeps export start times out of the
     last minute; `sleep` waits. Tests inject all three."""
+
+    thread_name = "zendesk"
+    ticket_not_found = TicketNotFoundError
+    log = log
 
     def __init__(
         self,
@@ -358,14 +242,7 @@ class ZendeskClient:
         base = base_url.rstrip("/").removesuffix("/api/v2")
         self.base_url = base
         self._api = f"{base}/api/v2"
-        self._timeout = timeout
-        self._max_tries = max(1, max_tries)
-        self._max_throttle_waits = max(1, max_throttle_waits)
-        self._sleep = sleep
-        self._clock = clock
         self.wall_clock = wall_clock
-        self._backoff_factor = backoff_factor
-        self._backoff_max = backoff_max
         self._session = requests.Session()
         # API token auth: Basic with "{email}/token" as the user and the token as the password.
         self._session.auth = (f"{email}/token", api_token)
@@ -377,9 +254,15 @@ class ZendeskClient:
         self._budget = RateBudget(window_seconds, reserve=max(1, pool_size), clock=clock)
         self._export_window = SlidingWindow(export_requests_per_window, window_seconds, clock=clock)
         self.window_seconds = window_seconds
+        # Rate limits: a 429 carries Retry-After, the seconds to wait before retrying. Redirects are
+        # answered, not followed: Basic auth must not travel to another host.
+        self._getter = RetryingGetter(
+            ZENDESK, self._session, base, log=log, timeout=timeout, max_tries=max_tries,
+            max_throttle_waits=max(1, max_throttle_waits), window_seconds=window_seconds,
+            retry_after_headers=("Retry-After", "ratelimit-reset"), follow_redirects=False, sleep=sleep,
+            clock=clock, backoff_factor=backoff_factor, backoff_max=backoff_max,
+        )
         self._lock = threading.Lock()
-        self._reached = False
-        self.requests_made = 0
         self.throttled = 0
         self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
 
@@ -388,117 +271,25 @@ class ZendeskClient:
         """Requests answered: each one counts once against Zendesk's per-minute limits."""
         return float(sum(self.requests_by_endpoint.values()))
 
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> ZendeskClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # ----- transport
-    def _waits(self) -> Iterator[float]:
-        waits = backoff.expo(factor=self._backoff_factor, max_value=self._backoff_max)
-        next(waits)  # backoff's generators are primed with one empty step
-        for value in waits:
-            yield backoff.full_jitter(value)
-
     def _get(self, url: str, endpoint: str) -> requests.Response:
         """GET with pacing, Retry-After on 429 and jittered exponential backoff; raises typed errors."""
         path = urlsplit(url).path
         export = endpoint == "export"
-        waits = self._waits()
-        tries = throttles = 0
-        while True:
-            delay = self._export_window.reserve() if export else self._budget.reserve()
-            if delay > 0:
-                log.debug("pacing: waiting %.2fs before GET %s", delay, path)
-                self._sleep(delay)
-            try:
-                response = self._attempt(url, path, endpoint, self._clock())
-            except _Transient as exc:
-                if not export:
-                    self._budget.release()
-                tries += 1
-                if not self._reached and exc.kind == "dns":
-                    raise ZendeskUnreachableError(
-                        f"cannot resolve the Zendesk host of {self.base_url}: check ZENDESK_SUBDOMAIN in .env"
-                    ) from exc
-                first_refused = not self._reached and exc.kind == "refused"
-                limit = min(self._max_tries, _FIRST_CONTACT_TRIES) if first_refused else self._max_tries
-                if tries >= limit:
-                    if first_refused:
-                        raise ZendeskUnreachableError(
-                            f"{self.base_url} refused the connection: check ZENDESK_SUBDOMAIN in .env "
-                            "and that the server is up"
-                        ) from exc
-                    raise ZendeskError(
-                        f"GET {path} failed {tries} times ({exc}): Zendesk may be down; try again later"
-                    ) from exc
-                wait = next(waits)
-                log.info("GET %s: %s; retry %d/%d in %.1fs", path, exc, tries, limit - 1, wait)
-                self._sleep(wait)
-                continue
-            status = response.status_code
-            if status == 429:
-                throttles += 1
-                self._wait_retry_after(response, path, export, throttles)
-                continue
-            if status >= 500:
-                tries += 1
-                if tries >= self._max_tries:
-                    raise ZendeskError(
-                        f"GET {path} answered {status} {tries} times: Zendesk is having trouble; try again later"
-                    )
-                wait = next(waits)
-                log.info("GET %s: %d; retry %d/%d in %.1fs", path, status, tries, self._max_tries - 1, wait)
-                self._sleep(wait)
-                continue
-            _raise_for_configuration(response, path, export)
-            return response
+        pacing = self._export_window if export else self._budget
+        response = self._getter.get(url, pacing, lambda answer, sent_at: self._count(answer, path, endpoint, sent_at))
+        _raise_for_configuration(response, path, export)
+        return response
 
-    def _wait_retry_after(self, response: requests.Response, path: str, export: bool, throttles: int) -> None:
-        """A 429: hold every request of its budget for Retry-After, then let this one try again."""
-        # Rate limits: a 429 carries Retry-After, the seconds to wait before retrying.
-        retry_after = _header_number(response.headers, "Retry-After", "ratelimit-reset")
-        retry_after = self.window_seconds if retry_after is None else max(0.0, retry_after)
-        if export:
-            self._export_window.throttled(retry_after)
-        else:
-            self._budget.throttled(retry_after)
-        if throttles > self._max_throttle_waits:
-            raise ZendeskError(
-                f"GET {path} was rate-limited {throttles} times in a row: another integration may "
-                "be using the account's API limit; try again later or lower BATCH_SIZE"
-            )
-        log.info("GET %s: rate-limited (429); waiting %.1fs as Retry-After asks", path, retry_after)
-        self._sleep(retry_after)
-
-    def _attempt(self, url: str, path: str, endpoint: str, sent_at: float) -> requests.Response:
-        """One HTTP exchange; connection problems become _Transient, answers are counted."""
-        with self._lock:
-            self.requests_made += 1
-        try:
-            # Redirects are answered, not followed: Basic auth must not travel to another host.
-            response = self._session.get(url, timeout=self._timeout, allow_redirects=False)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            kind = _connection_kind(exc)
-            reason = {"dns": "name does not resolve", "refused": "connection refused"}.get(
-                kind, "timed out" if isinstance(exc, requests.Timeout) else "connection dropped"
-            )
-            log.debug("GET %s -> %s", path, reason)
-            raise _Transient(reason, kind) from exc
-        except requests.RequestException as exc:
-            raise _Transient(type(exc).__name__) from exc
-        self._reached = True
+    def _count(self, response: requests.Response, path: str, endpoint: str, sent_at: float) -> None:
+        """Counts one answer by endpoint; the budget learns the remaining requests from it."""
         headers = response.headers
         if endpoint != "export" and response.status_code != 429:
             # Export answers are left out: the export has its own budget, paced by SlidingWindow.
             self._budget.observe(
-                _header_number(headers, "X-Rate-Limit", "ratelimit-limit"),
-                _header_number(headers, "X-Rate-Limit-Remaining", "ratelimit-remaining"),
-                _header_number(headers, "ratelimit-reset"),
+                header_number(headers, "X-Rate-Limit", "ratelimit-limit"),
+                header_number(headers, "X-Rate-Limit-Remaining", "ratelimit-remaining"),
+                header_number(headers, "ratelimit-reset"),
                 sent_at,
             )
         with self._lock:
@@ -507,27 +298,9 @@ class ZendeskClient:
                 self.throttled += 1
         log.debug("GET %s -> %d (remaining %s)", path, response.status_code,
                   headers.get("X-Rate-Limit-Remaining", "?"))
-        return response
-
-    def _json(self, response: requests.Response, path: str) -> JSONValue:
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ZendeskError(
-                f"GET {path} answered {response.status_code} with no JSON: check ZENDESK_SUBDOMAIN points at "
-                "a Zendesk account"
-            ) from exc
 
     def _expect_ok(self, response: requests.Response, path: str, ticket_id: int | None = None) -> JSONObject:
-        if response.status_code == 404:
-            if ticket_id is not None:
-                raise TicketNotFoundError(f"ticket {ticket_id} not found (404) at GET {path}")
-            raise ZendeskError(f"GET {path} answered 404: check ZENDESK_SUBDOMAIN points at a Zendesk account")
-        if not response.ok:
-            raise ZendeskError(
-                f"GET {path} answered {response.status_code}: {_error_details(response) or 'no details'}"
-            )
-        body = self._json(response, path)
+        body = self._getter.expect_ok(response, path, ticket_id)
         if not isinstance(body, dict):
             raise ZendeskError(f"GET {path} answered without a JSON object: check ZENDESK_SUBDOMAIN")
         return body
@@ -539,8 +312,11 @@ class ZendeskClient:
 
     def same_origin(self, url: str) -> bool:
         """True when `url` is on the configured host, so the Basic-auth header may follow it."""
-        ours, theirs = urlsplit(self.base_url), urlsplit(url)
-        return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
+        return same_origin(self.base_url, url)
+
+    def fetch_thread(self, ref: ZendeskTicketRef) -> ZendeskThread:
+        """A listed ticket with every comment; TicketNotFoundError when it is gone."""
+        return ZendeskThread(ticket=ref.raw, comments=self.get_comments(ref.id))
 
     def _checked_link(self, url: str, path: str) -> str:
         if not self.same_origin(url):
@@ -557,14 +333,11 @@ class ZendeskClient:
             details = _error_details(response) or "no details"
             kind = ExportTooRecentError if "too recent" in details.lower() else ZendeskQueryError
             raise kind(
-                f"Zendesk refused the incremental export ({response.status_code}: {details}): check --since "
-                "and this machine's clock"
+                f"Zendesk refused the incremental export ({response.status_code}: {details})",
+                "check the start time and this machine's clock",
             )
         body = self._expect_ok(response, path)
-        tickets = body.get("tickets")
-        if not isinstance(tickets, list):
-            raise ZendeskError(f"GET {path} answered without a tickets list: check ZENDESK_SUBDOMAIN")
-        refs = [ZendeskTicketRef.from_api(item, "the incremental export") for item in tickets]
+        refs = [ZendeskTicketRef.from_api(item, "the incremental export") for item in _list_of(body, "tickets", path)]
         end = bool(body.get("end_of_stream"))
         next_url: str | None = None
         if not end:
@@ -597,15 +370,13 @@ class ZendeskClient:
                   "sort_order": "desc"}
         response = self._get(self.url("/search.json", params), "search")
         if response.status_code in (400, 422):
-            raise ZendeskQueryError(
+            raise ZendeskSearchError(
                 f"Zendesk refused the search \"{query}\" ({response.status_code}: "
-                f"{_error_details(response) or 'no details'}): check --query"
+                f"{_error_details(response) or 'no details'})",
+                "check the extra search terms",
             )
         body = self._expect_ok(response, path)
-        results = body.get("results")
-        if not isinstance(results, list):
-            raise ZendeskError(f"GET {path} answered without a results list: check ZENDESK_SUBDOMAIN")
-        refs = [ZendeskTicketRef.from_api(item, "search") for item in results
+        refs = [ZendeskTicketRef.from_api(item, "search") for item in _list_of(body, "results", path)
                 if isinstance(item, dict) and item.get("result_type", "ticket") == "ticket"]
         count = body.get("count")
         return refs, int(count) if isinstance(count, (int, float)) else len(refs), bool(body.get("next_page"))
@@ -630,9 +401,7 @@ class ZendeskClient:
         pages = 0
         while url:
             body = self._expect_ok(self._get(url, "comments"), path, ticket_id)
-            items = body.get("comments")
-            if not isinstance(items, list):
-                raise ZendeskError(f"GET {path} answered without a comments list: check ZENDESK_SUBDOMAIN")
+            items = _list_of(body, "comments", path)
             comments.extend(item for item in items if isinstance(item, dict))
             pages += 1
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
@@ -645,6 +414,14 @@ class ZendeskClient:
             if pages >= _MAX_COMMENT_PAGES and url:
                 raise ZendeskError(f"GET {path}: more than {_MAX_COMMENT_PAGES} pages of comments")
         return comments
+
+
+def _list_of(body: JSONObject, key: str, path: str) -> list[JSONValue]:
+    """The list an answer carries under `key`; ZendeskError when it carries none."""
+    items = body.get(key)
+    if not isinstance(items, list):
+        raise ZendeskError(f"GET {path} answered without a {key} list: check ZENDESK_SUBDOMAIN")
+    return items
 
 
 def _query_value(url: str, name: str) -> str | None:
@@ -680,8 +457,8 @@ def _parse_since(text: str) -> datetime:
             return datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(
-            f"--since {text!r} is not a date: give YYYY-MM-DD or an ISO timestamp such as 2026-03-01T12:00:00Z"
+        raise StartDateError(
+            f"the start date {text!r} is not a date", "give YYYY-MM-DD or an ISO timestamp such as 2026-03-01T12:00:00Z"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
@@ -748,9 +525,10 @@ def iter_search(client: ZendeskClient, pages: int, query: str | None = None, *, 
     search API's cap of 1,000 results a query (Search, "Results limit"). Use --since for more."""
     max_pages = SEARCH_MAX_RESULTS // max(1, per_page)
     if not 1 <= per_page <= SEARCH_PER_PAGE or not 1 <= pages <= max_pages:
-        raise UsageError(
-            f"--pages {pages} is out of range: Zendesk search serves pages 1 to {max_pages} "
-            f"({per_page} tickets each, {SEARCH_MAX_RESULTS:,} at most); use --since for more"
+        raise SearchPagesError(
+            f"{pages} search pages is out of range: Zendesk search serves pages 1 to {max_pages} "
+            f"({per_page} tickets each, {SEARCH_MAX_RESULTS:,} at most)",
+            "ask for fewer, or export the tickets changed since a date for more",
         )
     full_query = search_query(query)
     for page in range(1, pages + 1):
@@ -763,63 +541,10 @@ def iter_search(client: ZendeskClient, pages: int, query: str | None = None, *, 
 
 def iter_ticket_ids(client: ZendeskClient, ids: Sequence[int]) -> Iterator[ZendeskTicketRef]:
     """The given tickets in the given order; missing ones are skipped, unsolved ones warned about."""
-    for ticket_id in ids:
-        try:
-            ticket = client.get_ticket(ticket_id)
-        except TicketNotFoundError:
-            log.warning("ticket %s not found (404: deleted or never existed); skipped", ticket_id)
-            continue
-        ref = ZendeskTicketRef.from_api(ticket, f"ticket {ticket_id}")
-        if ref.status not in KEPT_STATUSES:
-            log.warning("ticket %s has status %s (not solved/closed); processing it as asked", ref.id, ref.status)
-        yield ref
-
-
-def _fetch_one(client: ZendeskClient, ref: ZendeskTicketRef) -> ZendeskThread | None:
-    try:
-        comments = client.get_comments(ref.id)
-    except TicketNotFoundError:
-        log.warning("ticket %s not found (404: deleted since it was listed); skipped", ref.id)
-        return None
-    return ZendeskThread(ticket=ref.raw, comments=comments)
-
-
-def fetch_threads(
-    client: ZendeskClient,
-    refs: Iterable[ZendeskTicketRef],
-    *,
-    batch_size: int,
-    is_cached: Callable[[ZendeskTicketRef], bool],
-) -> Iterator[tuple[ZendeskTicketRef, ZendeskThread | None]]:
-    """Fetch comments with `batch_size` workers, yielding in the order of `refs`.
-
-    Cached refs yield (ref, None) with no request; tickets gone (404) are skipped. `refs` is consumed
-    lazily with a bounded look-ahead, so the first results arrive before the listing ends."""
-    look_ahead = 4 * max(1, batch_size)
-    pending: collections.deque[tuple[ZendeskTicketRef, Future[ZendeskThread | None] | None]] = collections.deque()
-    source = iter(refs)
-    exhausted = False
-    executor = ThreadPoolExecutor(max_workers=max(1, batch_size), thread_name_prefix="zendesk")
-    try:
-        while True:
-            while not exhausted and len(pending) < look_ahead:
-                ref = next(source, None)
-                if ref is None:
-                    exhausted = True
-                    break
-                future = None if is_cached(ref) else executor.submit(_fetch_one, client, ref)
-                pending.append((ref, future))
-            if not pending:
-                return
-            ref, future = pending.popleft()
-            if future is None:
-                yield ref, None
-                continue
-            thread = future.result()
-            if thread is not None:
-                yield ref, thread
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+    return listed_by_id(
+        ids, lambda ticket_id: ZendeskTicketRef.from_api(client.get_ticket(ticket_id), f"ticket {ticket_id}"),
+        missing=TicketNotFoundError, kept=KEPT_STATUSES, kept_words="solved/closed", log=log,
+    )
 
 
 # ----------------------------------------------------------------------------- cleaning

@@ -418,12 +418,8 @@ def iso(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_ticket(rnd: random.Random, problem: dict, req: dict, long_len: int, label: str) -> dict:
-    """One ticket with its conversations; ids are filled in later, once all tickets exist."""
-    pick = Picker(rnd)
-    variant = rnd.randrange(len(problem["workaround"])) if "workaround" in problem else 0
-    agent = rnd.choice(AGENTS)
-    agent2 = rnd.choice([a for a in AGENTS if a != agent])
+def _schedule(rnd: random.Random, problem: dict, long_len: int) -> tuple[list[str], list[int], datetime]:
+    """The thread's steps, the minutes before each, and a creation time that leaves room for them."""
     steps = plan_thread(rnd, long_len) if "one_off" not in problem else problem["one_off"]
     gaps = []
     for step in steps:
@@ -432,7 +428,78 @@ def build_ticket(rnd: random.Random, problem: dict, req: dict, long_len: int, la
     span = timedelta(minutes=sum(gaps) + 60 * 24)
     latest_start = END - span - timedelta(hours=6)
     created = START + timedelta(seconds=rnd.randint(0, max(0, int((latest_start - START).total_seconds()))))
-    created = created.replace(microsecond=0)
+    return steps, gaps, created.replace(microsecond=0)
+
+
+class _ThreadWriter:
+    """Writes a ticket's conversations in order, each reply quoting the previous writer as mail does."""
+
+    def __init__(self, rnd: random.Random, render: Renderer, req: dict, agents: tuple, ctx: dict,
+                 subject: str, label: str, opened: tuple[datetime, str]):
+        self.rnd, self.render, self.req, self.agents, self.ctx = rnd, render, req, agents, ctx
+        self.subject, self.label = subject, label
+        when, core = opened
+        self.prev = {"who": req["full"], "email": req["email"], "when": when, "html": core,
+                     "text": html_to_text(core)}
+
+    def conversation(self, step: str, text: str, when: datetime) -> dict:
+        conv = {"incoming": False, "private": False, "source": 0, "support_email": SUPPORT_EMAIL,
+                "cc_emails": [], "bcc_emails": [], "attachments": [], "created_at": iso(when),
+                "updated_at": iso(when)}
+        who = step[0]
+        if who == "N":
+            body = self.render.render(text, "note")
+            conv.update(private=True, source=2, user_id=self.rnd.choice(self.agents)[0], to_emails=[],
+                        from_email=None, support_email=None)
+        elif who == "A":
+            body = self._agent_reply(conv, step, text, when)
+        else:
+            body = self._customer_reply(conv, text, when)
+        conv["body"], conv["body_text"] = body, html_to_text(body)
+        return conv
+
+    def _agent_reply(self, conv: dict, step: str, text: str, when: datetime) -> str:
+        rnd, render, req, prev = self.rnd, self.render, self.req, self.prev
+        agent, agent2 = self.agents
+        replier = agent2 if step == "A:update" and rnd.random() < 0.3 else agent
+        hello = rnd.choice(["Hi {first},", "Hello {first},", "Hi {first},", "Dear {first},"])
+        full = hello.format_map(self.ctx) + "\n\n" + text
+        core = render.render(full, "agent") + render.signature(replier[2], "agent")
+        body = core
+        if prev["who"] == req["full"] and rnd.random() < 0.55:
+            body += quote_block("freshdesk", prev["who"], prev["email"], prev["when"], prev["html"],
+                                prev["text"], SUPPORT_EMAIL, self.subject)
+        conv.update(user_id=replier[0], to_emails=[req["email"]],
+                    from_email=f"{SUPPORT_NAME} <{SUPPORT_EMAIL}>")
+        self.prev = {"who": SUPPORT_NAME, "email": SUPPORT_EMAIL, "when": when, "html": core,
+                     "text": html_to_text(core)}
+        return body
+
+    def _customer_reply(self, conv: dict, text: str, when: datetime) -> str:
+        rnd, render, req, prev = self.rnd, self.render, self.req, self.prev
+        text = apply_style(text, req["style"], rnd)
+        client = req["client"]
+        core = render.render(text, client) + render.signature(req["signature"], client)
+        body = core
+        if client != "portal" and prev["who"] == SUPPORT_NAME:
+            body += quote_block(req["quote_style"], prev["who"], prev["email"], prev["when"],
+                                prev["html"], prev["text"], f"{req['full']} <{req['email']}>", self.subject)
+        conv.update(incoming=True, user_id=req["id"], to_emails=[SUPPORT_EMAIL],
+                    from_email=f"{req['full']} <{req['email']}>")
+        if "attach" in text.lower():
+            conv["attachments"].append(attachment(ATTACH_NAME.get(self.label, "screenshot.png"), iso(when)))
+        self.prev = {"who": req["full"], "email": req["email"], "when": when, "html": core,
+                     "text": html_to_text(core)}
+        return body
+
+
+def build_ticket(rnd: random.Random, problem: dict, req: dict, long_len: int, label: str) -> dict:
+    """One ticket with its conversations; ids are filled in later, once all tickets exist."""
+    pick = Picker(rnd)
+    variant = rnd.randrange(len(problem["workaround"])) if "workaround" in problem else 0
+    agent = rnd.choice(AGENTS)
+    agent2 = rnd.choice([a for a in AGENTS if a != agent])
+    steps, gaps, created = _schedule(rnd, problem, long_len)
     ctx = make_context(rnd, req, agent, agent2, created, problem.get("eng", ""))
     render = Renderer(rnd)
 
@@ -451,74 +518,45 @@ def build_ticket(rnd: random.Random, problem: dict, req: dict, long_len: int, la
     if "attach" in first_text.lower():
         ticket_attachments.append(attachment(ATTACH_NAME.get(label, "screenshot.png"), iso(created)))
 
+    writer = _ThreadWriter(rnd, render, req, (agent, agent2), ctx, subject, label, (created, core))
     convs: list[dict] = []
-    prev = {"who": req["full"], "email": req["email"], "when": created, "html": core,
-            "text": html_to_text(core)}
     when = created
     for step, gap in zip(steps, gaps, strict=True):
         when = when + timedelta(minutes=gap, seconds=rnd.randint(0, 59))
-        who = step[0]
         text = step_text(step, problem, pick, variant) if "one_off" not in problem else problem["texts"][step]
-        text = text.format_map(ctx)
-        conv = {"incoming": False, "private": False, "source": 0, "support_email": SUPPORT_EMAIL,
-                "cc_emails": [], "bcc_emails": [], "attachments": [], "created_at": iso(when),
-                "updated_at": iso(when)}
-        if who == "N":
-            body = render.render(text, "note")
-            conv.update(private=True, source=2, user_id=rnd.choice([agent, agent2])[0], to_emails=[],
-                        from_email=None, support_email=None)
-        elif who == "A":
-            replier = agent2 if step == "A:update" and rnd.random() < 0.3 else agent
-            hello = rnd.choice(["Hi {first},", "Hello {first},", "Hi {first},", "Dear {first},"])
-            full = hello.format_map(ctx) + "\n\n" + text
-            core = render.render(full, "agent") + render.signature(replier[2], "agent")
-            body = core
-            if prev["who"] == req["full"] and rnd.random() < 0.55:
-                body += quote_block("freshdesk", prev["who"], prev["email"], prev["when"], prev["html"],
-                                    prev["text"], SUPPORT_EMAIL, subject)
-            conv.update(user_id=replier[0], to_emails=[req["email"]],
-                        from_email=f"{SUPPORT_NAME} <{SUPPORT_EMAIL}>")
-            prev = {"who": SUPPORT_NAME, "email": SUPPORT_EMAIL, "when": when, "html": core,
-                    "text": html_to_text(core)}
-        else:
-            text = apply_style(text, req["style"], rnd)
-            client = req["client"]
-            core = render.render(text, client) + render.signature(req["signature"], client)
-            body = core
-            if client != "portal" and prev["who"] == SUPPORT_NAME:
-                body += quote_block(req["quote_style"], prev["who"], prev["email"], prev["when"],
-                                    prev["html"], prev["text"], f"{req['full']} <{req['email']}>", subject)
-            conv.update(incoming=True, user_id=req["id"], to_emails=[SUPPORT_EMAIL],
-                        from_email=f"{req['full']} <{req['email']}>")
-            if "attach" in text.lower():
-                conv["attachments"].append(attachment(ATTACH_NAME.get(label, "screenshot.png"), iso(when)))
-            prev = {"who": req["full"], "email": req["email"], "when": when, "html": core,
-                    "text": html_to_text(core)}
-        conv["body"], conv["body_text"] = body, html_to_text(body)
-        convs.append(conv)
+        convs.append(writer.conversation(step, text.format_map(ctx), when))
 
-    last = when
+    urgent = any(w in first_text.lower() for w in ("urgent", "asap", "blocking", "nobody can", "!!!"))
+    ticket = _ticket_record(rnd, problem, req, ctx, {
+        "agent": agent, "source": source, "subject": subject, "description": description,
+        "created": created, "last": when, "urgent": urgent, "attachments": ticket_attachments,
+    })
+    return {"ticket": ticket, "conversations": convs, "label": label}
+
+
+def _ticket_record(rnd: random.Random, problem: dict, req: dict, ctx: dict, made: dict) -> dict:
+    """The ticket's Freshdesk fields, closed some time after its last conversation."""
+    created, last, source = made["created"], made["last"], made["source"]
     status = rnd.choices([4, 5], [45, 55])[0]
     bump = timedelta(minutes=rnd.randint(5, 180)) if status == 4 else timedelta(hours=rnd.randint(24, 72))
     updated = min(last + bump, END - timedelta(minutes=rnd.randint(10, 600)))
     updated = max(updated, last)
-    urgent = any(w in first_text.lower() for w in ("urgent", "asap", "blocking", "nobody can", "!!!"))
-    ticket = {
+    return {
         "cc_emails": [], "fwd_emails": [], "reply_cc_emails": [], "ticket_cc_emails": [],
         "fr_escalated": False, "spam": False, "email_config_id": 60000012345 if source == 1 else None,
-        "group_id": problem.get("group", 7002), "priority": 3 if urgent else rnd.choice([1, 2, 2, 2]),
-        "requester_id": req["id"], "responder_id": agent[0], "source": source, "company_id": req["company_id"],
-        "status": status, "subject": subject, "support_email": SUPPORT_EMAIL if source == 1 else None,
+        "group_id": problem.get("group", 7002), "priority": 3 if made["urgent"] else rnd.choice([1, 2, 2, 2]),
+        "requester_id": req["id"], "responder_id": made["agent"][0], "source": source,
+        "company_id": req["company_id"], "status": status, "subject": made["subject"],
+        "support_email": SUPPORT_EMAIL if source == 1 else None,
         "to_emails": [SUPPORT_EMAIL] if source == 1 else None, "product_id": None, "id": 0,
         "type": problem.get("type"), "due_by": iso(created + timedelta(days=1)),
         "fr_due_by": iso(created + timedelta(hours=4)), "is_escalated": False,
-        "description": description, "description_text": html_to_text(description),
+        "description": made["description"], "description_text": html_to_text(made["description"]),
         "custom_fields": {"cf_plan": ctx["plan"], "cf_region": req["country"]},
         "created_at": iso(created), "updated_at": iso(updated),
         "tags": sorted(rnd.sample(problem["tags"], rnd.randint(1, len(problem["tags"])))),
-        "attachments": ticket_attachments,
+        "attachments": made["attachments"],
     }
-    return {"ticket": ticket, "conversations": convs, "label": label}
 
 
 def one_off_problem(entry: tuple) -> dict:

@@ -30,11 +30,19 @@ from errors import (
     FreshdeskError,
     FreshdeskQueryError,
     FreshdeskUnreachableError,
+    SiloError,
     UsageError,
+    cli_message,
 )
+from main import CLI_FIXES
 
 KEY = "fd-secret-key-7f3a"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def cli_wording(exc: SiloError) -> str:
+    """What the command line prints for `exc`: the library's problem with the CLI's fix."""
+    return cli_message(exc, CLI_FIXES)
 
 
 def client_for(fake: FakeFreshdesk, **kwargs) -> FreshdeskClient:
@@ -83,8 +91,9 @@ def test_search_query_is_wrapped_in_quotes_and_url_encoded(small_desk):
 def test_search_query_combines_extra_clause_and_checks_length():
     assert search_query() == "status:4 OR status:5"
     assert search_query("group_id:12 AND tag:billing") == "(status:4 OR status:5) AND (group_id:12 AND tag:billing)"
-    with pytest.raises(UsageError, match="--query"):
+    with pytest.raises(UsageError, match="make the search 568 characters; Freshdesk allows 512") as caught:
         search_query("tag:x OR " * 60)
+    assert "--" not in str(caught.value) and cli_wording(caught.value).endswith(": shorten --query")
 
 
 def test_extra_query_scopes_the_search(small_desk):
@@ -103,8 +112,9 @@ def test_search_serves_30_a_page_and_pages_1_to_10_only(desk_1000):
         for bad in (0, 11):
             with pytest.raises(UsageError, match="pages 1 to 10"):
                 client.search_page(RESOLVED_QUERY, bad)
-        with pytest.raises(UsageError, match="--pages"):
+        with pytest.raises(UsageError, match="11 search pages is out of range") as caught:
             list(iter_search(client, 11))
+        assert "--" not in str(caught.value) and "use --since for more" in cli_wording(caught.value)
         # The fake refuses page 11 as Freshdesk does; the client never asked for it.
         answer = requests.get(f"{fake.url}/api/v2/search/tickets", params={"query": '"status:4"', "page": 11},
                               auth=(KEY, "X"), timeout=5)
@@ -128,10 +138,12 @@ def test_iter_search_stops_at_a_short_page_or_the_total():
 def test_query_too_long_is_a_usage_error_before_any_request(small_desk):
     with FakeFreshdesk(small_desk, api_key=KEY) as fake:
         client = client_for(fake)
-        with pytest.raises(UsageError, match="--query"):
+        with pytest.raises(UsageError, match="Freshdesk allows") as too_long:
             list(iter_search(client, 1, "tag:" + "x" * 520))
-        with pytest.raises(UsageError, match="--query"):
+        with pytest.raises(UsageError, match="the search query is 513 characters") as too_long_page:
             client.search_page("x" * 513, 1)
+    for caught in (too_long, too_long_page):
+        assert "--" not in str(caught.value) and cli_wording(caught.value).endswith(": shorten --query")
     assert fake.requests_total == 0
 
 

@@ -17,12 +17,15 @@ from fake_zendesk import FakeZendesk, VirtualClock, to_zendesk
 
 from conversation_utils import ConversationStore, clean_conversation
 from errors import (
+    SiloError,
     UsageError,
     ZendeskAuthError,
     ZendeskError,
     ZendeskQueryError,
     ZendeskUnreachableError,
+    cli_message,
 )
+from main import CLI_FIXES
 from zendesk_client import (
     EXPORT_LAG_SECONDS,
     RateBudget,
@@ -61,6 +64,11 @@ class Waits:
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock(NOW.timestamp())
+
+
+def cli_wording(exc: SiloError) -> str:
+    """What the command line prints for `exc`: the library's problem with the CLI's fix."""
+    return cli_message(exc, CLI_FIXES)
 
 
 def fake_for(desk: list[dict], clock: VirtualClock, **kwargs) -> FakeZendesk:
@@ -173,8 +181,9 @@ def test_export_start_time_accepts_unix_seconds_dates_and_timestamps():
     assert export_start_time("2026-02-01", now) == int(datetime(2026, 2, 1, tzinfo=timezone.utc).timestamp())
     assert export_start_time("2026-02-01T10:30:00Z", now) == int(
         datetime(2026, 2, 1, 10, 30, tzinfo=timezone.utc).timestamp())
-    with pytest.raises(UsageError, match="--since 'next week' is not a date"):
+    with pytest.raises(UsageError, match="the start date 'next week' is not a date") as caught:
         export_start_time("next week", now)
+    assert "--" not in str(caught.value) and "give --since as YYYY-MM-DD" in cli_wording(caught.value)
 
 
 def test_start_time_within_the_last_minute_is_clamped_and_said(desk_300, clock, caplog):
@@ -363,8 +372,9 @@ def test_search_serves_100_a_page_and_stops_at_a_short_page(clock):
 def test_search_stops_at_1000_results_and_the_fake_refuses_beyond(clock):
     with fake_for([make_thread(1, 0, status=4)], clock) as fake:
         client = client_for(fake, clock)
-        with pytest.raises(UsageError, match="--pages 11 is out of range"):
+        with pytest.raises(UsageError, match="11 search pages is out of range") as caught:
             list(iter_search(client, 11))
+        assert "--" not in str(caught.value) and "use --since for more" in cli_wording(caught.value)
         with pytest.raises(UsageError, match="1,000 results"):
             client.search_page("type:ticket", 11)
         beyond = requests.get(f"{fake.url}/api/v2/search.json", params={"query": "type:ticket", "page": 11},
@@ -380,7 +390,8 @@ def test_extra_query_is_anded_and_a_refused_query_is_exit_2(clock):
         with pytest.raises(ZendeskQueryError) as caught:
             list(iter_search(client, 1, "status:archived"))
     assert {ref.id for ref in refs} == {t["ticket"]["id"] for t in desk if "billing" in t["ticket"]["tags"]}
-    assert refs and caught.value.exit_code == 2 and "--query" in str(caught.value)
+    assert refs and caught.value.exit_code == 2 and "--" not in str(caught.value)
+    assert cli_wording(caught.value).endswith(": check --query")
 
 
 # ----------------------------------------------------------------------------- faults
