@@ -173,6 +173,7 @@ GOOD_RUN = ["--ticket-ids", "1,2,3"]
     (b"\xff\xfe\x00garbage", "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
     (b"", "Expecting value: line 1 column 1 (char 0)"),
 ])
+@pytest.mark.slow
 def test_unreadable_db_or_checkpoint_is_refused_and_left_as_it_is(fakes, tmp_path, which, content, detail):
     freshdesk, llm = fakes
     path = tmp_path / (DB if which == "db" else CHECKPOINT)

@@ -455,6 +455,7 @@ def test_fetch_threads_consumes_refs_lazily():
 # ----------------------------------------------------------------------------- whole runs
 
 
+@pytest.mark.slow
 def test_pages_run_fetches_the_300_search_results_at_most_2_05_credits_each(desk_1000, caplog):
     caplog.set_level(logging.DEBUG, logger="data_fetcher")
     with FakeFreshdesk(desk_1000, api_key=KEY, now=NOW) as fake:
@@ -474,6 +475,7 @@ def test_pages_run_fetches_the_300_search_results_at_most_2_05_credits_each(desk
     assert "GET /api/v2/search/tickets -> 200 (credits 1" in caplog.text
 
 
+@pytest.mark.slow
 def test_since_backfill_fetches_every_resolved_ticket_at_most_1_05_credits_each(desk_1000):
     with FakeFreshdesk(desk_1000, api_key=KEY, now=NOW) as fake:
         client = client_for(fake)

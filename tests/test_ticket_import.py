@@ -111,6 +111,7 @@ def api_conversations(desk: list[dict]) -> dict[int, dict]:
 # ----------------------------------------------------------------------------- the headline equivalence
 
 
+@pytest.mark.slow
 def test_zendesk_json_export_and_csv_export_give_the_api_paths_conversations(desk, tmp_path):
     api = api_conversations(desk)
     ndjson = write(tmp_path, "zendesk-export.json", "\n".join(json.dumps(r) for r in export_records(desk)) + "\n")
@@ -382,6 +383,7 @@ def test_status_names_and_numbers():
 # ----------------------------------------------------------------------------- re-cleaning and the generic constructor
 
 
+@pytest.mark.slow
 def test_raw_records_of_every_source_rebuild_the_same_conversations(desk, tmp_path):
     from conversation_utils import reclean_store
 

@@ -190,6 +190,7 @@ def since_run_and_reruns(desk: list[dict], fake: FakeZendesk, clock: VirtualCloc
     assert json.loads((ZENDESK_DIR / f"{changed}.json").read_text())["subject"] == "Renamed after the run"
 
 
+@pytest.mark.slow
 def test_zendesk_since_run_stores_every_thread_whole_and_reruns_fetch_nothing(desk_small, cli, clock,
                                                                                monkeypatch, capsys):
     with FakeZendesk(desk_small, email=EMAIL, token=TOKEN, clock=clock, rate_limit=40) as fake:
@@ -277,6 +278,7 @@ def test_lock_holds_for_zendesk_runs_too(desk_plain, cli, clock, monkeypatch, ca
 # ----------------------------------------------------------------------------- one DB, one desk
 
 
+@pytest.mark.slow
 def test_a_db_keeps_to_its_desk_and_review_follows_it(desk_plain, cli, clock, monkeypatch, capsys, tmp_path):
     with FakeZendesk(desk_plain, email=EMAIL, token=TOKEN, clock=clock) as fake:
         use_zendesk(monkeypatch, fake)
@@ -311,6 +313,7 @@ def test_a_db_keeps_to_its_desk_and_review_follows_it(desk_plain, cli, clock, mo
         assert code == 2 and "no conversations in conversations" in err  # Freshdesk's folder is empty
 
 
+@pytest.mark.slow
 def test_reclean_rebuilds_zendesk_and_file_conversations_from_their_raw_answers(desk_plain, cli, clock,
                                                                                  monkeypatch, capsys, tmp_path):
     with FakeZendesk(desk_plain, email=EMAIL, token=TOKEN, clock=clock) as fake:
@@ -379,6 +382,7 @@ def same_issues_three_ways(desk: list[dict], fake: FakeZendesk, tmp_path: Path, 
     return dbs
 
 
+@pytest.mark.slow
 def test_json_and_csv_exports_build_the_api_runs_issues_offline(desk_plain, cli, clock, monkeypatch, capsys,
                                                                  tmp_path):
     with FakeZendesk(desk_plain, email=EMAIL, token=TOKEN, clock=clock) as fake:
@@ -420,6 +424,7 @@ def test_exports_build_the_api_runs_issues_with_the_model_and_link_the_desk(desk
         assert f'href="{fake.url}/agent/tickets/{ticket["id"]}"' in (db.parent / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_rerunning_a_file_decides_nothing_new_and_restores_changed_tickets(desk_plain, cli, monkeypatch, capsys,
                                                                          tmp_path):
     jsonl, _ = write_exports(desk_plain, tmp_path)

@@ -81,6 +81,7 @@ def test_since_last_without_db_is_a_usage_error(fakes, capsys):
     assert freshdesk.requests_total == 0
 
 
+@pytest.mark.slow
 def test_weekly_rerun_spends_only_listing_credits_and_no_model_calls(fakes, capsys):
     freshdesk, llm, _ = fakes
     expected = resolved_since(freshdesk, SINCE)
@@ -174,6 +175,7 @@ def contents(root: Path) -> dict[str, tuple[bytes, int, int]]:
             for p in root.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_prompt_debug_prints_what_it_sends_and_writes_nothing(fakes, capsys, tmp_path):
     freshdesk, llm, _ = fakes
     code, _, err = run(capsys, "--since", SINCE)
@@ -194,6 +196,7 @@ def test_prompt_debug_prints_what_it_sends_and_writes_nothing(fakes, capsys, tmp
     assert f"===== ticket {ticket_id} =====" in out and "----- parsed -----" in out
 
 
+@pytest.mark.slow
 def test_dry_run_estimates_and_writes_nothing(fakes, capsys, monkeypatch, tmp_path):
     freshdesk, llm, _ = fakes
     monkeypatch.setenv("LLM_PRICE_INPUT", "2.5")

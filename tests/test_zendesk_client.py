@@ -503,6 +503,7 @@ def test_agent_written_first_comment_and_private_notes():
 # ----------------------------------------------------------------------------- whole runs
 
 
+@pytest.mark.slow
 def test_since_run_over_1000_tickets_fetches_all_without_a_429_storm_and_a_rerun_fetches_nothing(
         desk_1000, clock, tmp_path):
     store = ConversationStore(tmp_path / "conversations")
