@@ -17,12 +17,14 @@ from batch_clustering import JOIN_SIMILARITY, Group, group_tickets
 from conversation_utils import problem_statement
 from embeddings import normalize_rows
 from issue_clusterer import issue_id_for, issue_number
+from issue_naming import clean_keywords, extract_resolution, issue_name, personal_words, resolving_reply
 from records import Answer, Candidate, Outcome
 from text_terms import terms
 
 if TYPE_CHECKING:
     from decider import FinishedRun, PreparedTicket
     from issue_clusterer import Issue
+    from records import Conversation
 
 # A ticket joins an issue of an earlier run at this similarity (tuned on the dstc11 insurance dev set,
 # 913 utterances, 22 intents, with the MiniLM int8 model); the rest of a run is clustered at its end.
@@ -100,7 +102,8 @@ class EmbeddingClassifier:
         if cluster_unnamed_issues(run):
             self.consolidate(run, None)
             flag_ambiguous(run, clustered, self.review_margin)
-            name_new_issues(run)
+        # Unconditional: issues an interrupted run clustered and did not name get their names now.
+        name_new_issues(run)
 
     def consolidate(self, run: FinishedRun, eligible: list[str] | None) -> None:
         """Merge pairs of issues whose tickets are as alike as one cluster's (similarity alone, SPEC)."""
@@ -199,16 +202,39 @@ def _renumber(run: FinishedRun, new_ids: list[str], first: int) -> list[str]:
 
 
 def name_new_issues(run: FinishedRun) -> None:
-    """Name this run's new issues from their distinctive words against all confirmed issues' words."""
-    texts: dict[str, list[str]] = {}
+    """Name this run's new issues (and any an interrupted run left unnamed): a name from the most
+    representative problem statement, keywords from their distinctive words (c-TF-IDF), root cause and
+    steps extracted from the agents' resolving replies (issue_naming.py)."""
+    members: dict[str, list[Conversation]] = {}
     for issue in run.db.confirmed_issues():
-        members = [run.load(ticket_id) for ticket_id in sorted(issue.ticket_ids)]
-        texts[issue.issue_id] = [problem_statement(c) for c in members if c is not None]
-    names = name_issues(texts)
-    for issue_id in run.stats.new_issue_ids:
-        if issue_id in run.db.issues and issue_id in names:
-            issue = run.db.issues[issue_id]
-            issue.category, issue.keywords = names[issue_id]
+        loaded = (run.load(ticket_id) for ticket_id in sorted(issue.ticket_ids))
+        members[issue.issue_id] = [c for c in loaded if c is not None]
+    names = name_issues({i: [problem_statement(c) for c in convs] for i, convs in members.items()})
+    to_name = set(run.stats.new_issue_ids) | {i.issue_id for i in run.db.confirmed_issues()
+                                              if i.category == PLACEHOLDER_CATEGORY}
+    taken = {i.category for i in run.db.issues.values() if i.issue_id not in to_name}
+    for issue_id in sorted(to_name, key=issue_number):
+        if issue_id not in run.db.issues or issue_id not in names:
+            continue
+        _describe(run, run.db.issues[issue_id], members.get(issue_id, []), names[issue_id][1], taken)
+
+
+def _describe(run: FinishedRun, issue: Issue, convs: list[Conversation], keywords: list[str],
+              taken: set[str]) -> None:
+    """Give one offline issue its name, keywords and extracted root cause and steps."""
+    personal = personal_words(convs)
+    by_id = {c["ticket_id"]: c for c in convs}
+    typical = [by_id[t] for t in run.index.typical_tickets(issue.issue_id, 8) if t in by_id]
+    typical += [c for c in convs if c not in typical]
+    issue.keywords = clean_keywords(keywords, personal)
+    name = issue_name([problem_statement(c) for c in typical], personal) or _category(issue.keywords)
+    if name in taken and issue.keywords:
+        name = f"{name} ({issue.keywords[0]})"
+    taken.add(name)
+    issue.category = name
+    extracted = extract_resolution([resolving_reply(c) for c in typical], personal)
+    if extracted is not None and not issue.root_cause:
+        issue.root_cause, issue.resolution_steps = extracted.root_cause, extracted.resolution_steps
 
 
 def _clip(value: float) -> float:
