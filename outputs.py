@@ -17,7 +17,7 @@ def write_outputs(db: IssueDB, files: SideFiles, store: ConversationStore) -> in
     save_final(db, files)
     rows = write_flagged_csv(files.flagged_csv, db, tickets=tickets)
     write_merge_csv(files.merge_csv, db)
-    write_report(files.report, db, tickets=tickets)
+    write_report(files.report, db, tickets=tickets, files=files)
     return rows
 
 
