@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from clock import StageClock, now_iso
+from digest import digest_path
 from errors import UsageError
 from issue_clusterer import IssueDB, SideFiles, load_for_run
 from run_lock import RunLock
@@ -73,6 +74,7 @@ def run(ctx: RunContext, request: SourceRequest) -> str:
         "Issue DB": str(ctx.files.db),
         f"Flagged for review ({rows})": str(ctx.files.flagged_csv),
         "Report": str(ctx.files.report),
+        "Digest": str(digest_path(ctx.files.report)),
     })
 
 
@@ -238,7 +240,7 @@ def _edit_db(files: SideFiles, change: Callable[[IssueDB], T], then: Callable[[I
 def apply_review(ctx: RunContext, csv_path: Path) -> str:
     """Apply the decisions typed into a review CSV (flagged tickets or merge suggestions), then rewrite the
     CSVs with what is still pending."""
-    from outputs import rewrite_review_csv
+    from outputs import refresh_outputs
     from review_csv import apply_merge_review, is_merge_csv
     from review_csv import apply_review as apply_decisions
 
@@ -247,8 +249,9 @@ def apply_review(ctx: RunContext, csv_path: Path) -> str:
     _existing_db(ctx.files, "pass the DB the CSV belongs to with --output")
     apply = apply_merge_review if is_merge_csv(csv_path) else apply_decisions
     result = _edit_db(ctx.files, lambda db: apply(db, csv_path, now_iso()),
-                      then=lambda db: rewrite_review_csv(db, ctx.files, ctx.store))
-    return f"Applied {result.applied} review decisions; {result.pending} still pending. DB: {ctx.files.db}"
+                      then=lambda db: refresh_outputs(db, ctx.files, ctx.store))
+    return (f"Applied {result.applied} review decisions; {result.pending} still pending. DB: {ctx.files.db}; "
+            f"report refreshed: {ctx.files.report}")
 
 
 def consolidate(ctx: RunContext) -> str:
@@ -278,9 +281,12 @@ def consolidate(ctx: RunContext) -> str:
 
 def merge(ctx: RunContext, keep: str, other: str) -> str:
     """Merge issue `other` into `keep`."""
+    from outputs import refresh_outputs
+
     _existing_db(ctx.files, "pass the DB with --output")
-    _edit_db(ctx.files, lambda db: db.merge(keep, other, now_iso()))
-    return f"Merged {other} into {keep}. DB: {ctx.files.db}"
+    _edit_db(ctx.files, lambda db: db.merge(keep, other, now_iso()),
+             then=lambda db: refresh_outputs(db, ctx.files, ctx.store))
+    return f"Merged {other} into {keep}. DB: {ctx.files.db}; report refreshed: {ctx.files.report}"
 
 
 def similar(ctx: RunContext, *, text: str | None, ticket_id: int | None, as_json: bool) -> str:

@@ -57,7 +57,8 @@ def _top_card(trend: Trend, tickets: Mapping[int, TicketRecord], info: Mapping[i
         f'{escape(issue.issue_id)}</a><h3 class="name">{escape(issue.category)}</h3>'
         f'<span class="count">{len(issue.ticket_ids)} tickets</span></header>'
         f'<p class="trend">{escape(trend.describe())}</p>'
-        f'<p><strong>Root cause</strong>{source_label(issue, tickets)}: {escape(issue.root_cause or "not known yet")}</p>'
+        f'<p><strong>Root cause</strong>{source_label(issue, tickets)}: '
+        f'{escape(issue.root_cause or "not known yet")}</p>'
         + (f"<p><strong>Resolution steps</strong></p><ol>{steps}</ol>" if steps else "")
         + f'<ul class="examples">{"".join(examples)}</ul></article>'
     )
@@ -103,8 +104,8 @@ def review_section(db: IssueDB, files: SideFiles | None) -> str:
     flagged_csv = files.flagged_csv if files else "flagged_for_review.csv"
     merge_csv = files.merge_csv if files else "merge_suggestions.csv"
     items = [
-        f"<li><strong>{len(flagged)} flagged decisions</strong>: type <code>accept</code>, an issue id or <code>new</code> "
-        f"in the <code>decision</code> column of <code>{escape(str(flagged_csv))}</code>, then run "
+        f"<li><strong>{len(flagged)} flagged decisions</strong>: type <code>accept</code>, an issue id or "
+        f"<code>new</code> in the <code>decision</code> column of <code>{escape(str(flagged_csv))}</code>, then run "
         f"<code>python -m main --apply-review {escape(str(flagged_csv))}{escape(db_arg)}</code></li>",
         f"<li><strong>{len(provisional)} provisional issues</strong> wait for the same review: "
         + (", ".join(f'<a href="#{escape(i.issue_id)}">{escape(i.issue_id)}</a>' for i in provisional) or "none")

@@ -11,9 +11,9 @@ from html.parser import HTMLParser
 import browser
 import pytest
 
+import report
 from issue_clusterer import IssueDB
 from records import TicketInfo
-import report
 from report import render_report, weekly_counts, write_report
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
