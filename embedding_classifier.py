@@ -150,10 +150,39 @@ def cluster_unnamed_issues(run: FinishedRun) -> list[str]:
                 stats.merged(keep, other, len(moved))
         if group >= len(known):
             new_ids.append(keep)
+    restored = _restore_reclassified_ids(run, new_ids)
+    new_ids = [i for i in new_ids if i not in restored]
     renamed = _renumber(run, sorted(new_ids, key=issue_number), first=min(issue_number(i.issue_id) for i in unnamed))
-    stats.new_issue_ids = sorted(set(stats.new_issue_ids) - set(new_ids) | set(renamed))
+    stats.new_issue_ids = sorted(set(stats.new_issue_ids) - set(new_ids) - set(restored) | set(renamed))
     stats.issues_created = len(stats.new_issue_ids)
-    return renamed
+    return renamed + sorted(restored.values())
+
+
+def _restore_reclassified_ids(run: FinishedRun, new_ids: list[str]) -> dict[str, str]:
+    """A new issue whose tickets all came, by --reclassify, from one issue that is gone takes that issue's
+    id back: reclassifying keeps the ids of the issues it does not change. Returns new id -> restored id."""
+    db = run.db
+    came_from: dict[int, str] = {}
+    for entry in db.history:
+        if entry.action == "reclassify" and isinstance(entry.details.get("ticket_id"), int):
+            came_from[entry.details["ticket_id"]] = str(entry.details.get("from"))
+    if not came_from:
+        return {}
+    mapping: dict[str, str] = {}
+    for issue_id in sorted(new_ids, key=lambda i: (-len(db.issues[i].ticket_ids), issue_number(i))):
+        sources = {came_from.get(t) for t in db.issues[issue_id].ticket_ids}
+        old = next(iter(sources)) if len(sources) == 1 else None
+        if old and old not in db.issues and old not in mapping.values() and db.resolve(old) is None:
+            mapping[issue_id] = old
+    if mapping:
+        next_number = db.next_issue_number
+        db.renumber(mapping)
+        db.next_issue_number = max(next_number, db.next_issue_number)  # a restored id frees no number
+        run.index.renamed(mapping)
+        for new, old in mapping.items():
+            if new in run.stats.grown:
+                run.stats.grown[old] = run.stats.grown.pop(new)
+    return mapping
 
 
 def flag_ambiguous(run: FinishedRun, ticket_ids: list[int], margin: float) -> None:
