@@ -101,7 +101,7 @@ a { color: #1d4ed8; }
   border-bottom: 1px solid var(--line); padding-bottom: 8px; margin-bottom: 12px; }
 .issue h2 { margin: 0; font-size: 1.15rem; }
 .iid { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: var(--muted); font-weight: 600; }
-.count { margin-left: auto; font-weight: 600; }
+.count { margin-left: auto; font-weight: 600; white-space: nowrap; }
 .badge { display: inline-block; border-radius: 999px; padding: 1px 9px; font-size: .78rem; font-weight: 600; }
 .badge.prov { color: var(--warn); background: var(--warn-bg); }
 .badge.flag { color: var(--flag); background: var(--flag-bg); }
@@ -131,6 +131,7 @@ footer { color: var(--muted); font-size: .8rem; margin-top: 32px; }
 .tops { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 10px; }
 .top { margin-top: 0; padding: 12px 16px; }
 .top header { display: flex; gap: 10px; align-items: baseline; }
+.top .iid { white-space: nowrap; }
 .top .name { margin: 0; font-size: 1.05rem; color: var(--ink); text-transform: none; letter-spacing: 0; }
 .top p, .top ol { margin: 4px 0; }
 .trend { color: var(--muted); font-size: .9rem; }
