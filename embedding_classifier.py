@@ -17,7 +17,14 @@ from batch_clustering import JOIN_SIMILARITY, Group, group_tickets
 from conversation_utils import problem_statement
 from embeddings import normalize_rows
 from issue_clusterer import issue_id_for, issue_number
-from issue_naming import clean_keywords, extract_resolution, issue_name, personal_words, resolving_reply
+from issue_naming import (
+    boilerplate_sentences,
+    clean_keywords,
+    extract_resolution,
+    issue_name,
+    personal_words,
+    resolving_reply,
+)
 from records import Answer, Candidate, Outcome
 from text_terms import terms
 
@@ -242,14 +249,16 @@ def name_new_issues(run: FinishedRun) -> None:
     to_name = set(run.stats.new_issue_ids) | {i.issue_id for i in run.db.confirmed_issues()
                                               if i.category == PLACEHOLDER_CATEGORY}
     taken = {i.category for i in run.db.issues.values() if i.issue_id not in to_name}
+    replies = {i: [resolving_reply(c) for c in convs] for i, convs in members.items()}
+    stock = boilerplate_sentences(replies.values())
     for issue_id in sorted(to_name, key=issue_number):
         if issue_id not in run.db.issues or issue_id not in names:
             continue
-        _describe(run, run.db.issues[issue_id], members.get(issue_id, []), names[issue_id][1], taken)
+        _describe(run, run.db.issues[issue_id], members.get(issue_id, []), names[issue_id][1], taken, stock)
 
 
 def _describe(run: FinishedRun, issue: Issue, convs: list[Conversation], keywords: list[str],
-              taken: set[str]) -> None:
+              taken: set[str], boilerplate: frozenset[str]) -> None:
     """Give one offline issue its name, keywords and extracted root cause and steps."""
     personal = personal_words(convs)
     by_id = {c["ticket_id"]: c for c in convs}
@@ -261,7 +270,7 @@ def _describe(run: FinishedRun, issue: Issue, convs: list[Conversation], keyword
         name = f"{name} ({issue.keywords[0]})"
     taken.add(name)
     issue.category = name
-    extracted = extract_resolution([resolving_reply(c) for c in typical], personal)
+    extracted = extract_resolution([resolving_reply(c) for c in typical], personal, boilerplate)
     if extracted is not None and not issue.root_cause:
         issue.root_cause, issue.resolution_steps = extracted.root_cause, extracted.resolution_steps
 

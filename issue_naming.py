@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from records import Conversation
 from redact import redact_terms, redact_text
-from text_terms import terms, words
+from text_terms import STOPWORDS, terms, words
 
 MAX_NAME_CHARS = 60
 MIN_NAME_WORDS = 3
@@ -32,6 +32,10 @@ _GREETING = re.compile(
     r"^\s*(?:hi|hello|hey|dear|thanks|thank you|many thanks|cheers|regards|best|kind regards|best regards|"
     r"good (?:morning|afternoon|evening)|hallo|bonjour|hola|ciao|moin)\b[ ,!]*(?P<name>[^\n,!.:]{0,40})",
     re.IGNORECASE | re.MULTILINE,
+)
+# A greeting opening a subject or sentence ("Hi, ", "Good afternoon! "): not part of the problem.
+_LEADING_GREETING = re.compile(
+    r"^\s*(?:hi|hello|hey|dear all|good (?:morning|afternoon|evening)|greetings)\b[\s,!.:-]*", re.IGNORECASE
 )
 _CAPITALISED = re.compile(r"^[^\W\d_][\w'’-]*$")
 _SUBJECT_PREFIX = re.compile(
@@ -119,7 +123,7 @@ def issue_name(statements: list[str], personal: frozenset[str]) -> str:
 
 def _as_name(text: str) -> str:
     text = " ".join(_PLACEHOLDER.sub(" ", _SUBJECT_PREFIX.sub("", text.split("\n")[0])).split())
-    text = text.strip(" .,;:!?-–—")
+    text = _LEADING_GREETING.sub("", text).strip(" .,;:!?-–—")
     for quote in "\"'":
         # Only quotes that open or close words: "can't" keeps its apostrophe.
         bare = re.compile(rf"(?<!\w){quote}|{quote}(?!\w)")
@@ -130,7 +134,12 @@ def _as_name(text: str) -> str:
     if len(text) > MAX_NAME_CHARS:
         cut = text[: MAX_NAME_CHARS + 1]
         text = cut[: cut.rfind(" ")].rstrip(" ,;:-–—") if " " in cut else text[:MAX_NAME_CHARS]
-    return text[0].upper() + text[1:]
+    # A cut subject ("check the balance of") ends on a word that leads nowhere: drop those.
+    tokens = text.split()
+    while len(tokens) > MIN_NAME_WORDS and tokens[-1].casefold().strip(",.;:") in STOPWORDS:
+        tokens.pop()
+    text = " ".join(tokens).rstrip(" .,;:!?-–—")
+    return text[0].upper() + text[1:] if text else ""
 
 
 def resolving_reply(conv: Conversation) -> str:
@@ -148,8 +157,22 @@ def resolving_reply(conv: Conversation) -> str:
     return best
 
 
-def extract_resolution(replies: list[str], personal: frozenset[str]) -> Extracted | None:
-    """Root cause and steps from the reply nearest the others (bag of words); None without replies."""
+def boilerplate_sentences(replies_by_issue: Iterable[list[str]], share: float = 0.2) -> frozenset[str]:
+    """Sentences found in the replies of more than `share` of the issues (and at least 3): stock phrases
+    that explain no issue in particular ("I've had a look at your account")."""
+    seen: Counter[str] = Counter()
+    groups = 0
+    for replies in replies_by_issue:
+        groups += 1
+        seen.update({s for reply in replies for s in _sentences(" ".join(_reply_lines(reply)))})
+    limit = max(2, share * groups)
+    return frozenset(s for s, n in seen.items() if n > limit)
+
+
+def extract_resolution(replies: list[str], personal: frozenset[str],
+                       boilerplate: frozenset[str] = frozenset()) -> Extracted | None:
+    """Root cause and steps from the reply nearest the others (bag of words), leaving out `boilerplate`
+    sentences; None without a reply that says something of its own."""
     replies = [r for r in replies if r]
     if not replies:
         return None
@@ -159,21 +182,33 @@ def extract_resolution(replies: list[str], personal: frozenset[str]) -> Extracte
         centroid.update({t: n / max(1, sum(bag.values())) for t, n in bag.items()})
     order = sorted(range(len(replies)), key=lambda i: (-_cosine(bags[i], centroid), i))
     for index in order:
-        found = _split_reply(replies[index], personal)
+        found = _split_reply(replies[index], personal, boilerplate)
         if found is not None:
             return found
     return None
 
 
-def _split_reply(reply: str, personal: frozenset[str]) -> Extracted | None:
-    lines = [line for line in reply.splitlines() if line.strip() and not _GREETING.match(line)]
+def _reply_lines(reply: str) -> list[str]:
+    """A reply's lines without its greeting: a short greeting line goes, "Hi Anna, I've..." keeps "I've..."."""
+    lines = []
+    for line in reply.splitlines():
+        if _GREETING.match(line):
+            head, comma, rest = line.partition(",")
+            line = rest if comma and len(head.split()) <= 4 else ("" if len(line.split()) <= 6 else line)
+        if line.strip():
+            lines.append(line.strip())
+    return lines
+
+
+def _split_reply(reply: str, personal: frozenset[str], boilerplate: frozenset[str]) -> Extracted | None:
+    lines = _reply_lines(reply)
     steps = [m.group("text").strip() for line in lines if (m := _STEP.match(line))]
     prose = [line for line in lines if not _STEP.match(line)]
     sentences = [s for s in _sentences(" ".join(prose)) if not s.endswith("?") and is_clean(s, personal)]
-    sentences = [s for s in sentences if len(s.split()) >= 4]
+    sentences = [s for s in sentences if len(s.split()) >= 4 and s not in boilerplate]
     if not sentences:
         return None
-    steps = [s for s in steps if is_clean(s, personal)]
+    steps = [s for s in steps if is_clean(s, personal) and s not in boilerplate]
     # A lead-in ("To fix it:", "Until the fix is out:") introduces the steps; it explains nothing.
     explaining = [s for s in sentences if not s.endswith(":")]
     if not explaining:
