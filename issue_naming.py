@@ -181,11 +181,12 @@ def extract_resolution(replies: list[str], personal: frozenset[str],
     for bag in bags:
         centroid.update({t: n / max(1, sum(bag.values())) for t, n in bag.items()})
     order = sorted(range(len(replies)), key=lambda i: (-_cosine(bags[i], centroid), i))
-    for index in order:
-        found = _split_reply(replies[index], personal, boilerplate)
-        if found is not None:
-            return found
-    return None
+    found = [f for f in (_split_reply(replies[i], personal, boilerplate) for i in order) if f is not None]
+    if not found:
+        return None
+    # The most representative reply explains; when it lists no steps, the next one that does lends them.
+    steps = next((f.resolution_steps for f in found if f.resolution_steps), [])
+    return Extracted(found[0].root_cause, found[0].resolution_steps or steps)
 
 
 def _reply_lines(reply: str) -> list[str]:
