@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from clock import StageClock, now_iso
 from command_result import CommandResult, plural, whole_numbers
+from digest import digest_path
 from errors import UsageError
 from issue_clusterer import IssueDB, SideFiles, load_for_run
 from run_lock import RunLock
@@ -79,11 +80,13 @@ def run(ctx: RunContext, request: SourceRequest) -> CommandResult:
         clock.add("write", write_started)
     if ctx.verbose:
         log.info("time per stage: %s", clock.describe(time.monotonic() - ctx.started))
-    paths = {"db": str(ctx.files.db), "flagged_csv": str(ctx.files.flagged_csv), "report": str(ctx.files.report)}
+    paths = {"db": str(ctx.files.db), "flagged_csv": str(ctx.files.flagged_csv), "report": str(ctx.files.report),
+             "digest": str(digest_path(ctx.files.report))}
     text = format_summary(summary, {
         "Issue DB": paths["db"],
         f"Flagged for review ({rows})": paths["flagged_csv"],
         "Report": paths["report"],
+        "Digest": paths["digest"],
     })
     data = whole_numbers(summary.to_dict(), (), ("credits",))
     return CommandResult(text, {**data, "flagged_rows": rows, "files": paths})
@@ -286,7 +289,7 @@ def _edit_db(files: SideFiles, change: Callable[[IssueDB], T], then: Callable[[I
 def apply_review(ctx: RunContext, csv_path: Path) -> CommandResult:
     """Apply the decisions typed into a review CSV (flagged tickets or merge suggestions), then rewrite the
     CSVs with what is still pending."""
-    from outputs import rewrite_review_csv
+    from outputs import refresh_outputs
     from review_csv import apply_merge_review, is_merge_csv
     from review_csv import apply_review as apply_decisions
 
@@ -295,11 +298,11 @@ def apply_review(ctx: RunContext, csv_path: Path) -> CommandResult:
     _existing_db(ctx.files, "pass the DB the CSV belongs to with --db")
     apply = apply_merge_review if is_merge_csv(csv_path) else apply_decisions
     result = _edit_db(ctx.files, lambda db: apply(db, csv_path, now_iso()),
-                      then=lambda db: rewrite_review_csv(db, ctx.files, ctx.store))
+                      then=lambda db: refresh_outputs(db, ctx.files, ctx.store))
     text = (f"Applied {plural(result.applied, 'review decision')}; {result.pending} still pending. "
-            f"DB: {ctx.files.db}")
+            f"DB: {ctx.files.db}; report refreshed: {ctx.files.report}")
     return CommandResult(text, {"applied": result.applied, "pending": result.pending, "db": str(ctx.files.db),
-                                "csv": str(csv_path)})
+                                "csv": str(csv_path), "report": str(ctx.files.report)})
 
 
 def consolidate(ctx: RunContext) -> CommandResult:
@@ -333,21 +336,26 @@ def consolidate(ctx: RunContext) -> CommandResult:
 
 def merge(ctx: RunContext, keep: str, other: str) -> CommandResult:
     """Merge issue `other` into `keep`."""
+    from outputs import refresh_outputs
+
     _existing_db(ctx.files, "pass the DB with --db")
-    _edit_db(ctx.files, lambda db: db.merge(keep, other, now_iso()))
-    return CommandResult(f"Merged {other} into {keep}. DB: {ctx.files.db}",
-                         {"kept": keep, "merged": other, "db": str(ctx.files.db)})
+    _edit_db(ctx.files, lambda db: db.merge(keep, other, now_iso()),
+             then=lambda db: refresh_outputs(db, ctx.files, ctx.store))
+    return CommandResult(f"Merged {other} into {keep}. DB: {ctx.files.db}; report refreshed: {ctx.files.report}",
+                         {"kept": keep, "merged": other, "db": str(ctx.files.db), "report": str(ctx.files.report)})
 
 
 def issues(ctx: RunContext, *, sort: str, top: int | None, now: datetime | None = None) -> CommandResult:
     """The DB's issues as a table, sorted by tickets, growth or recency."""
+    from issue_trends import anchor_for
     from issues_table import format_table, issue_rows, sort_rows
 
     _existing_db(ctx.files, "run the tool first (python -m main --demo to try it), or pass the DB with --db")
     db = IssueDB.load(ctx.files.db)
-    rows = sort_rows(issue_rows(db, now or datetime.now(timezone.utc)), sort, top)
-    return CommandResult(format_table(rows, len(db.issues)), {
-        "db": str(ctx.files.db), "sort": sort, "total": len(db.issues),
+    anchor = anchor_for(db.tickets, now or datetime.now(timezone.utc))
+    rows = sort_rows(issue_rows(db, anchor.at), sort, top)
+    return CommandResult(format_table(rows, len(db.issues), anchor.describe()), {
+        "db": str(ctx.files.db), "sort": sort, "total": len(db.issues), "weeks_counted_from": anchor.at.isoformat(),
         "issues": [row.to_dict() for row in rows]})
 
 

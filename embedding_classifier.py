@@ -17,12 +17,21 @@ from batch_clustering import JOIN_SIMILARITY, Group, group_tickets
 from conversation_utils import problem_statement
 from embeddings import normalize_rows
 from issue_clusterer import issue_id_for, issue_number
+from issue_naming import (
+    boilerplate_sentences,
+    clean_keywords,
+    extract_resolution,
+    issue_name,
+    personal_words,
+    resolving_reply,
+)
 from records import Answer, Candidate, Outcome
 from text_terms import terms
 
 if TYPE_CHECKING:
     from decider import FinishedRun, PreparedTicket
     from issue_clusterer import Issue
+    from records import Conversation
 
 # A ticket joins an issue of an earlier run at this similarity (tuned on the dstc11 insurance dev set,
 # 913 utterances, 22 intents, with the MiniLM int8 model); the rest of a run is clustered at its end.
@@ -100,7 +109,8 @@ class EmbeddingClassifier:
         if cluster_unnamed_issues(run):
             self.consolidate(run, None)
             flag_ambiguous(run, clustered, self.review_margin)
-            name_new_issues(run)
+        # Unconditional: issues an interrupted run clustered and did not name get their names now.
+        name_new_issues(run)
 
     def consolidate(self, run: FinishedRun, eligible: list[str] | None) -> None:
         """Merge pairs of issues whose tickets are as alike as one cluster's (similarity alone, SPEC)."""
@@ -147,10 +157,39 @@ def cluster_unnamed_issues(run: FinishedRun) -> list[str]:
                 stats.merged(keep, other, len(moved))
         if group >= len(known):
             new_ids.append(keep)
+    restored = _restore_reclassified_ids(run, new_ids)
+    new_ids = [i for i in new_ids if i not in restored]
     renamed = _renumber(run, sorted(new_ids, key=issue_number), first=min(issue_number(i.issue_id) for i in unnamed))
-    stats.new_issue_ids = sorted(set(stats.new_issue_ids) - set(new_ids) | set(renamed))
+    stats.new_issue_ids = sorted(set(stats.new_issue_ids) - set(new_ids) - set(restored) | set(renamed))
     stats.issues_created = len(stats.new_issue_ids)
-    return renamed
+    return renamed + sorted(restored.values())
+
+
+def _restore_reclassified_ids(run: FinishedRun, new_ids: list[str]) -> dict[str, str]:
+    """A new issue whose tickets all came, by --reclassify, from one issue that is gone takes that issue's
+    id back: reclassifying keeps the ids of the issues it does not change. Returns new id -> restored id."""
+    db = run.db
+    came_from: dict[int, str] = {}
+    for entry in db.history:
+        if entry.action == "reclassify" and isinstance(entry.details.get("ticket_id"), int):
+            came_from[entry.details["ticket_id"]] = str(entry.details.get("from"))
+    if not came_from:
+        return {}
+    mapping: dict[str, str] = {}
+    for issue_id in sorted(new_ids, key=lambda i: (-len(db.issues[i].ticket_ids), issue_number(i))):
+        sources = {came_from.get(t) for t in db.issues[issue_id].ticket_ids}
+        old = next(iter(sources)) if len(sources) == 1 else None
+        if old and old not in db.issues and old not in mapping.values() and db.resolve(old) is None:
+            mapping[issue_id] = old
+    if mapping:
+        next_number = db.next_issue_number
+        db.renumber(mapping)
+        db.next_issue_number = max(next_number, db.next_issue_number)  # a restored id frees no number
+        run.index.renamed(mapping)
+        for new, old in mapping.items():
+            if new in run.stats.grown:
+                run.stats.grown[old] = run.stats.grown.pop(new)
+    return mapping
 
 
 def flag_ambiguous(run: FinishedRun, ticket_ids: list[int], margin: float) -> None:
@@ -199,16 +238,41 @@ def _renumber(run: FinishedRun, new_ids: list[str], first: int) -> list[str]:
 
 
 def name_new_issues(run: FinishedRun) -> None:
-    """Name this run's new issues from their distinctive words against all confirmed issues' words."""
-    texts: dict[str, list[str]] = {}
+    """Name this run's new issues (and any an interrupted run left unnamed): a name from the most
+    representative problem statement, keywords from their distinctive words (c-TF-IDF), root cause and
+    steps extracted from the agents' resolving replies (issue_naming.py)."""
+    members: dict[str, list[Conversation]] = {}
     for issue in run.db.confirmed_issues():
-        members = [run.load(ticket_id) for ticket_id in sorted(issue.ticket_ids)]
-        texts[issue.issue_id] = [problem_statement(c) for c in members if c is not None]
-    names = name_issues(texts)
-    for issue_id in run.stats.new_issue_ids:
-        if issue_id in run.db.issues and issue_id in names:
-            issue = run.db.issues[issue_id]
-            issue.category, issue.keywords = names[issue_id]
+        loaded = (run.load(ticket_id) for ticket_id in sorted(issue.ticket_ids))
+        members[issue.issue_id] = [c for c in loaded if c is not None]
+    names = name_issues({i: [problem_statement(c) for c in convs] for i, convs in members.items()})
+    to_name = set(run.stats.new_issue_ids) | {i.issue_id for i in run.db.confirmed_issues()
+                                              if i.category == PLACEHOLDER_CATEGORY}
+    taken = {i.category for i in run.db.issues.values() if i.issue_id not in to_name}
+    replies = {i: [resolving_reply(c) for c in convs] for i, convs in members.items()}
+    stock = boilerplate_sentences(replies.values())
+    for issue_id in sorted(to_name, key=issue_number):
+        if issue_id not in run.db.issues or issue_id not in names:
+            continue
+        _describe(run, run.db.issues[issue_id], members.get(issue_id, []), names[issue_id][1], taken, stock)
+
+
+def _describe(run: FinishedRun, issue: Issue, convs: list[Conversation], keywords: list[str],
+              taken: set[str], boilerplate: frozenset[str]) -> None:
+    """Give one offline issue its name, keywords and extracted root cause and steps."""
+    personal = personal_words(convs)
+    by_id = {c["ticket_id"]: c for c in convs}
+    typical = [by_id[t] for t in run.index.typical_tickets(issue.issue_id, 8) if t in by_id]
+    typical += [c for c in convs if c not in typical]
+    issue.keywords = clean_keywords(keywords, personal)
+    name = issue_name([problem_statement(c) for c in typical], personal) or _category(issue.keywords)
+    if name in taken and issue.keywords:
+        name = f"{name} ({issue.keywords[0]})"
+    taken.add(name)
+    issue.category = name
+    extracted = extract_resolution([resolving_reply(c) for c in typical], personal, boilerplate)
+    if extracted is not None and not issue.root_cause:
+        issue.root_cause, issue.resolution_steps = extracted.root_cause, extracted.resolution_steps
 
 
 def _clip(value: float) -> float:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from issue_clusterer import IssueDB
+from issue_trends import windows
 from records import JSONObject
+from report_time import parse_time
 
-WINDOW = timedelta(weeks=4)
 NAME_WIDTH = 48
 
 
@@ -42,28 +43,12 @@ class IssueRow:
         return {**asdict(self), "growth": self.growth, "trend": self.trend}
 
 
-def _parse(stamp: str) -> datetime | None:
-    try:
-        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-def issue_rows(db: IssueDB, now: datetime) -> list[IssueRow]:
-    """Every issue with its ticket counts in the 4 weeks up to `now` and the 4 weeks before."""
+def issue_rows(db: IssueDB, at: datetime) -> list[IssueRow]:
+    """Every issue with its tickets in the 4 weeks up to `at` and the 4 weeks before (`issue_trends.anchor_for`
+    picks `at` as the report does: now, or the newest ticket of a historical desk)."""
     rows = []
     for issue in db.issues.values():
-        recent = previous = 0
-        for ticket_id in issue.ticket_ids:
-            record = db.tickets.get(ticket_id)
-            when = _parse(record.updated_at) if record is not None and record.updated_at else None
-            if when is None or when > now:
-                continue
-            if now - when < WINDOW:
-                recent += 1
-            elif now - when < 2 * WINDOW:
-                previous += 1
+        recent, previous = windows((db.tickets[t].updated_at for t in issue.ticket_ids if t in db.tickets), at)
         rows.append(IssueRow(issue.issue_id, issue.category, len(issue.ticket_ids), recent, previous,
                              issue.provisional, issue.last_seen or ""))
     return rows
@@ -81,12 +66,12 @@ def sort_rows(rows: list[IssueRow], by: str, top: int | None = None) -> list[Iss
 
 
 def _minus(stamp: str) -> float:
-    when = _parse(stamp) if stamp else None
+    when = parse_time(stamp) if stamp else None
     return -when.timestamp() if when is not None else float("inf")
 
 
-def format_table(rows: list[IssueRow], total: int) -> str:
-    """A fixed-width table; the last line says how many issues of how many are shown."""
+def format_table(rows: list[IssueRow], total: int, weeks_note: str = "") -> str:
+    """A fixed-width table; the last line says how many issues of how many are shown, and how weeks count."""
     if not rows:
         return "No issues in the DB yet."
     header = ("id", "name", "tickets", "last 4 wk", "trend", "provisional")
@@ -100,7 +85,8 @@ def format_table(rows: list[IssueRow], total: int) -> str:
                          for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
     shown = f"{len(rows)} of {total} issues" if len(rows) < total else f"{total} issue{'s' if total != 1 else ''}"
-    return "\n".join([render(header), *(render(cells) for cells in lines), shown])
+    footer = f"{shown}; {weeks_note}" if weeks_note else shown
+    return "\n".join([render(header), *(render(cells) for cells in lines), footer])
 
 
 def _cut(name: str) -> str:

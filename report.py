@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from html import escape
 from pathlib import Path
 
 from atomic_io import write_text_atomic
-from issue_clusterer import SCHEMA_VERSION, Issue, IssueDB, TicketRecord
+from issue_clusterer import SCHEMA_VERSION, Issue, IssueDB, SideFiles, TicketRecord
+from issue_trends import anchor_for, trends
 from records import RunRecord, TicketInfo
+from report_sections import lead_section, review_section, source_label, themes_section
+from report_time import as_utc, parse_time
+from themes import group_into_themes
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +39,29 @@ _SUMMARY_FIELDS: list[tuple[str, str, str]] = [
     ("seconds", "Duration", "seconds"),
     ("classifier", "Classifier", "text"),
 ]
+
+# Search and filter; without scripts the box stays hidden and every issue is on the page.
+_FILTER = (
+    '<div id="filter" class="filter" hidden><input id="q" type="search" placeholder="Search issues" '
+    'aria-label="Search issues"><select id="kind" aria-label="Show"><option value="">All issues</option>'
+    '<option value="flagged">With flagged tickets</option><option value="provisional">Provisional</option>'
+    "</select></div>"
+)
+_SCRIPT = """
+(function () {
+  var box = document.getElementById('filter'); if (!box) return; box.hidden = false;
+  var q = document.getElementById('q'), kind = document.getElementById('kind');
+  function apply() {
+    var text = q.value.trim().toLowerCase(), want = kind.value;
+    document.querySelectorAll('article.issue').forEach(function (card) {
+      var ok = (!text || card.dataset.search.indexOf(text) >= 0) && (!want || card.dataset.kind === want);
+      card.hidden = !ok;
+      var group = card.closest('details'); if (ok && (text || want) && group) group.open = true;
+    });
+  }
+  q.addEventListener('input', apply); kind.addEventListener('change', apply);
+})();
+"""
 
 _CSS = """
 :root { --ink:#1f2933; --muted:#5f6b7a; --line:#d9dee5; --bg:#f5f7fa; --card:#fff;
@@ -74,7 +101,7 @@ a { color: #1d4ed8; }
   border-bottom: 1px solid var(--line); padding-bottom: 8px; margin-bottom: 12px; }
 .issue h2 { margin: 0; font-size: 1.15rem; }
 .iid { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: var(--muted); font-weight: 600; }
-.count { margin-left: auto; font-weight: 600; }
+.count { margin-left: auto; font-weight: 600; white-space: nowrap; }
 .badge { display: inline-block; border-radius: 999px; padding: 1px 9px; font-size: .78rem; font-weight: 600; }
 .badge.prov { color: var(--warn); background: var(--warn-bg); }
 .badge.flag { color: var(--flag); background: var(--flag-bg); }
@@ -99,7 +126,25 @@ a { color: #1d4ed8; }
 .empty p { color: var(--muted); }
 code { background: #eef2f8; border-radius: 4px; padding: 1px 5px; }
 footer { color: var(--muted); font-size: .8rem; margin-top: 32px; }
-@media (max-width: 720px) { .cols, .lists { grid-template-columns: 1fr; } }
+.filter { display: flex; gap: 8px; margin: 0 0 12px; }
+.filter input { flex: 1; padding: 6px 10px; border: 1px solid var(--line); border-radius: 6px; font: inherit; }
+.tops { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 10px; }
+.top { margin-top: 0; padding: 12px 16px; }
+.top header { display: flex; gap: 10px; align-items: baseline; }
+.top .iid { white-space: nowrap; }
+.top .name { margin: 0; font-size: 1.05rem; color: var(--ink); text-transform: none; letter-spacing: 0; }
+.top p, .top ol { margin: 4px 0; }
+.trend { color: var(--muted); font-size: .9rem; }
+.examples { margin: 4px 0 0; padding-left: 18px; font-size: .88rem; }
+.src { font-size: .72rem; font-weight: 500; color: var(--muted); text-transform: none; letter-spacing: 0;
+  background: #eef2f8; border-radius: 4px; padding: 0 5px; }
+summary { cursor: pointer; }
+summary h2 { display: inline; }
+details.group { margin-top: 16px; }
+details.group > summary { font-weight: 600; }
+table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+@media (max-width: 720px) { .tops { grid-template-columns: 1fr; } .cols, .lists { grid-template-columns: 1fr; } }
 @media print {
   body { background: #fff; font-size: 11pt; }
   main { max-width: none; padding: 0; }
@@ -115,36 +160,32 @@ def render_report(
     *,
     tickets: Mapping[int, TicketInfo] | None = None,
     now: datetime | None = None,
+    files: SideFiles | None = None,
 ) -> str:
     """Render the issue DB as one self-contained HTML5 page; every DB text is escaped.
 
-    `tickets` gives each ticket's subject and link, where its conversation is stored.
+    It opens with what to fix (report_sections.py), then every issue, the review queue and the run's
+    statistics. `tickets` gives each ticket's subject and link; `files` the paths the review commands name.
     """
-    now = _as_utc(now or datetime.now(timezone.utc))
+    now = as_utc(now or datetime.now(timezone.utc))
+    anchor = anchor_for(db.tickets, now)
     info = tickets or {}
     issues = sorted(db.issues.values(), key=lambda i: (-len(i.ticket_ids), i.issue_id))
-    known = {issue.issue_id for issue in issues}
     run = db.runs[-1] if db.runs else None
-
+    ranked = trends(db, anchor)
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>Silo recurring issues</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        "<main>",
+        "<title>Silo recurring issues</title>", f"<style>{_CSS}</style>", "</head>", "<body>", "<main>",
         "<h1>Silo recurring issues</h1>",
-        f'<p class="sub">{_overview(issues, db.tickets)} · generated {escape(_fmt_time(now))}</p>',
-        _run_section(run, known, issues),
+        f'<p class="sub">{_overview(issues, db.tickets)} · generated {escape(_fmt_time(now))} · '
+        f"{escape(anchor.describe())}</p>",
     ]
     if issues:
-        parts.append(_chart(issues))
-        parts.append('<h2 id="issues">Issues</h2>')
-        parts.extend(_issue_section(i, db.tickets, info, now) for i in issues)
+        parts.append(_FILTER)
+        parts.append(lead_section(db, ranked, list(run.summary.new_issue_ids or []) if run else [], info))
+        parts.append(themes_section(group_into_themes(ranked)))
+        parts.append(_every_issue(issues, db.tickets, info, anchor.at))
     else:
         parts.append(
             '<section class="card empty"><h2>No issues yet</h2>'
@@ -152,11 +193,31 @@ def render_report(
             "(or <code>--demo</code>) to classify tickets; this report fills in after the run.</p>"
             "</section>"
         )
+    parts.append(review_section(db, files))
+    parts.append(_run_section(run, issues))
     footer = f"Issue DB schema {SCHEMA_VERSION}"
     if db.embedding_model:
         footer += f" · embeddings: {escape(db.embedding_model)}"
-    parts += [f"<footer>{footer}</footer>", "</main>", "</body>", "</html>", ""]
+    parts += [f"<footer>{footer}</footer>", "</main>", f"<script>{_SCRIPT}</script>" if issues else "",
+              "</body>", "</html>", ""]
     return "\n".join(parts)
+
+
+def _every_issue(issues: list[Issue], tickets: Mapping[int, TicketRecord], info: Mapping[int, TicketInfo],
+                 anchor: datetime) -> str:
+    """Recurring issues in full; one-ticket issues in a collapsed group; provisional ones in theirs."""
+    recurring = [i for i in issues if not i.provisional and len(i.ticket_ids) > 1]
+    one_offs = [i for i in issues if not i.provisional and len(i.ticket_ids) <= 1]
+    provisional = [i for i in issues if i.provisional]
+    html = ['<section id="issues"><h2>Every issue</h2>']
+    html.extend(_issue_section(i, tickets, info, anchor) for i in recurring)
+    for title, group in ((f"{_plural(len(one_offs), 'one-off issue')} (a single ticket each)", one_offs),
+                         (f"{_plural(len(provisional), 'provisional issue')} (awaiting review)", provisional)):
+        if group:
+            html.append(f'<details class="group"><summary>{title}</summary>'
+                        + "".join(_issue_section(i, tickets, info, anchor) for i in group) + "</details>")
+    html.append(_chart(issues) + "</section>")
+    return "".join(html)
 
 
 def write_report(
@@ -165,15 +226,16 @@ def write_report(
     *,
     tickets: Mapping[int, TicketInfo] | None = None,
     now: datetime | None = None,
+    files: SideFiles | None = None,
 ) -> None:
     """Render the report and replace `path` atomically."""
-    write_text_atomic(path, render_report(db, tickets=tickets, now=now))
+    write_text_atomic(path, render_report(db, tickets=tickets, now=now, files=files))
     logger.info("wrote report %s", path)
 
 
 def weekly_counts(updated_ats: Iterable[str], now: datetime, weeks: int = WEEKS) -> list[int]:
     """Tickets per week, oldest first; week k back from `now` holds times in (now-(k+1)w, now-kw]."""
-    now = _as_utc(now)
+    now = as_utc(now)
     counts = [0] * weeks
     for text in updated_ats:
         when = parse_time(text)
@@ -184,23 +246,6 @@ def weekly_counts(updated_ats: Iterable[str], now: datetime, weeks: int = WEEKS)
         if back < weeks:
             counts[weeks - 1 - back] += 1
     return counts
-
-
-def parse_time(text: object) -> datetime | None:
-    """Parse an ISO timestamp or date (Freshdesk's `...Z` included) as UTC; None when it is not one."""
-    if not isinstance(text, str) or not text.strip():
-        return None
-    raw = text.strip()
-    if raw.endswith(("Z", "z")):
-        raw = raw[:-1] + "+00:00"
-    try:
-        when = datetime.fromisoformat(raw)
-    except ValueError:
-        try:
-            when = datetime.combine(date.fromisoformat(raw[:10]), datetime.min.time())
-        except ValueError:
-            return None
-    return _as_utc(when)
 
 
 # ---- sections ------------------------------------------------------------------------------------
@@ -218,9 +263,11 @@ def _overview(issues: list[Issue], tickets: Mapping[int, TicketRecord]) -> str:
     return text
 
 
-def _run_section(run: RunRecord | None, known: set[str], issues: list[Issue]) -> str:
+def _run_section(run: RunRecord | None, issues: list[Issue]) -> str:
+    """The last run's operational figures, last on the page and collapsed."""
     if not run:
-        return '<section class="card"><h2>Last run</h2><p class="none">No runs recorded yet.</p></section>'
+        return ('<details class="card" id="run"><summary><h2>Run statistics</h2></summary>'
+                '<p class="none">No runs recorded yet.</p></details>')
     summary = run.summary
     started = summary.started_at or run.started_at
     finished = summary.finished_at or run.finished_at
@@ -230,18 +277,17 @@ def _run_section(run: RunRecord | None, known: set[str], issues: list[Issue]) ->
         for key, label, kind in _SUMMARY_FIELDS
         if getattr(summary, key) is not None
     ]
+    known = {i.issue_id for i in issues}
     categories = {i.issue_id: i.category for i in issues}
-    new_items = [_issue_ref(issue_id, known, categories) for issue_id in summary.new_issue_ids or []]
     grown_items = [f"+{added} {_issue_ref(issue_id, known, categories)}"
-                   for issue_id, added in summary.grown_issue_ids or []]
+                   for issue_id, added in (summary.grown_issue_ids or [])[:CHART_LIMIT]]
     return (
-        '<section class="card" id="run"><h2>Last run</h2>'
+        '<details class="card" id="run"><summary><h2>Run statistics</h2></summary>'
         + (f'<p class="sub">{when}</p>' if when else "")
         + (f'<dl class="stats">{"".join(stats)}</dl>' if stats else "")
         + '<div class="lists">'
-        + _ref_list("New in this run", new_items, "No new issues.")
-        + _ref_list("Grew most in this run", grown_items, "No existing issue grew.")
-        + "</div></section>"
+        + _ref_list("Grew in this run", grown_items, "No existing issue grew.")
+        + "</div></details>"
     )
 
 
@@ -312,14 +358,17 @@ def _issue_section(
         record = records.get(ticket_id)
         flag = ' <span class="flag">flagged</span>' if record and _pending(record) else ""
         items.append(f"<li>{label}{text}{flag}</li>")
+    kind = "provisional" if issue.provisional else ("flagged" if flagged else "")
+    search = " ".join([issue.issue_id, issue.category, *issue.keywords]).casefold()
     return (
-        f'<article class="card issue" id="{issue_id}">'
+        f'<article class="card issue" id="{issue_id}" data-kind="{kind}" data-search="{escape(search)}">'
         f'<header><span class="iid">{issue_id}</span><h2>{escape(issue.category)}</h2>'
         f'{badges}<span class="count">{_plural(len(issue.ticket_ids), "ticket")}</span></header>'
         '<div class="cols"><div>'
         + (f'<ul class="kw" aria-label="Keywords">{keywords}</ul>' if keywords else "")
-        + f'<div class="field"><h3>Root cause</h3><p>{escape(issue.root_cause or "—")}</p></div>'
-        + '<div class="field"><h3>Resolution steps</h3>'
+        + f'<div class="field"><h3>Root cause{source_label(issue, tickets)}</h3>'
+        + f'<p>{escape(issue.root_cause or "—")}</p></div>'
+        + f'<div class="field"><h3>Resolution steps{source_label(issue, tickets)}</h3>'
         + (f"<ol>{steps}</ol>" if steps else "<p>—</p>")
         + "</div></div><div>"
         + f'<p class="seen">{seen}</p>'
@@ -357,13 +406,9 @@ def _pending(record: TicketRecord) -> bool:
     return record.flagged and not record.reviewed
 
 
-def _as_utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
-
-
 def _fmt_time(value: object) -> str:
     if isinstance(value, datetime):
-        return _as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
+        return as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
     when = parse_time(value)
     if when is None:
         return str(value) if value else "—"

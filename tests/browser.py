@@ -78,9 +78,10 @@ def screenshot(
         raise RuntimeError(f"chromium wrote no screenshot at {png_path}")
 
 
-def dump_dom(html_path: Path, *, timeout: float = RUN_TIMEOUT) -> str:
-    """The DOM Chromium built from `html_path`, serialised as HTML."""
-    return _run(["--dump-dom", Path(html_path).resolve().as_uri()], timeout).stdout
+def dump_dom(html_path: Path, *, timeout: float = RUN_TIMEOUT, width: int = 1280, height: int = 900) -> str:
+    """The DOM Chromium built from `html_path` in a `width`x`height` window, serialised as HTML."""
+    return _run([f"--window-size={width},{height}", "--dump-dom", Path(html_path).resolve().as_uri()],
+                timeout).stdout
 
 
 def png_rows(png_path: Path, max_rows: int | None = None) -> tuple[int, int, int, list[bytes]]:

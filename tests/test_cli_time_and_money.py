@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from cli_args import DEMO_OUTPUT, version
 from db_choice import choose_db, db_for_review_csv
 from errors import LLMConfigError, LLMError
 from issue_clusterer import IssueDB
+from issue_trends import anchor_for
 from issues_table import format_table, issue_rows, sort_rows
 from llm_classifier import LLMClassifier
 from llm_client import LLMClient
@@ -281,6 +282,20 @@ def test_issues_command_prints_a_table_or_one_json_object(fakes, capsys):
     assert data["total"] == 3 and isinstance(data["issues"][0]["tickets"], int)
     code, _, err = run(capsys, "--top", "3")
     assert code == 2 and "--issues" in err
+
+
+def test_issues_of_a_historical_desk_count_weeks_back_from_its_newest_ticket():
+    # The report counts weeks the same way: a desk that stopped months ago must not show only zeros.
+    db = dated_db()
+    months_later = NOW + timedelta(days=120)
+    anchor = anchor_for(db.tickets, months_later)
+    assert anchor.from_newest_ticket and anchor.at <= NOW
+    rows = issue_rows(db, anchor.at)
+    assert [row.last_4_weeks for row in rows] == [row.last_4_weeks for row in issue_rows(db, NOW)]
+    assert not any(row.last_4_weeks for row in issue_rows(db, months_later))
+    table = format_table(rows, len(rows), anchor.describe())
+    assert table.splitlines()[-1].endswith("weeks counted back from the newest ticket in the DB "
+                                           f"({anchor.at:%Y-%m-%d}), which is older than today")
 
 
 def test_a_run_prints_its_summary_as_json_with_integers(fakes, capsys):

@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 import browser
 import pytest
 
+import report
 from issue_clusterer import IssueDB
 from records import TicketInfo
 from report import render_report, weekly_counts, write_report
@@ -55,7 +56,7 @@ def links(base: str, ticket_ids: list[int], subjects: dict[int, str] | None = No
 
 
 def article(html: str, issue_id: str) -> str:
-    start = html.index(f'<article class="card issue" id="{issue_id}">')
+    start = html.index(f'<article class="card issue" id="{issue_id}"')
     return html[start : html.index("</article>", start)]
 
 
@@ -96,12 +97,13 @@ def test_every_db_text_is_escaped():
         runs=[{"summary": {"classifier": XSS, "new_issue_ids": ["ISS-0001"]}}],
     )
     html = render_report(db, tickets=links('https://acme.example/"><b>', [7], {7: XSS}), now=NOW)
-    assert "<script" not in html.lower()
+    # The page's own search script is its only one; no DB text opens another.
+    assert html.lower().count("<script") == 1 and f"<script>{report._SCRIPT}</script>" in html
     # category (title, chart, new list), keywords, root cause, step, subject, classifier
     assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 8
     assert 'href="https://acme.example/&quot;&gt;&lt;b&gt;/a/tickets/7"' in html
     tags = check_well_formed(html)
-    assert tags["script"] == 0 and tags["b"] == 0
+    assert tags["script"] == 1 and tags["b"] == 0
 
 
 def test_ticket_links_come_from_stored_conversations_or_plain_ids():
@@ -121,9 +123,9 @@ def test_issues_ordered_by_ticket_count_then_id():
         issue("ISS-0004", [9, 10, 11, 12, 13]),
     ])
     html = render_report(db, now=NOW)
-    order = re.findall(r'<article class="card issue" id="(ISS-\d+)">', html)
+    order = re.findall(r'<article class="card issue" id="(ISS-\d+)"', html)
     assert order == ["ISS-0002", "ISS-0004", "ISS-0001", "ISS-0003"]
-    chart = html[html.index('id="chart"') : html.index('<h2 id="issues">')]
+    chart = html[html.index('id="chart"') : html.index('id="review"')]
     assert re.findall(r'href="#(ISS-\d+)"', chart) == order
     assert "width:100.0%" in chart and "width:20.0%" in chart
 
@@ -178,9 +180,10 @@ def test_run_summary_shows_what_is_there(tmp_path):
     assert "<dd>1,500</dd>" in html and "<dd>$0.5000</dd>" in html and "<dd>42.0 s</dd>" in html
     assert "Model calls" not in html and "Prompt tokens" not in html
     assert "2026-03-02 11:00 UTC" in html
-    assert '<a href="#ISS-0002" class="iid">ISS-0002</a> Category of ISS-0002' in html
-    assert "ISS-0009</span> (no longer in the DB)" in html
-    grown = html[html.index("Grew most") :]
+    new = html[html.index("New in this run") : html.index("Growing fastest")]
+    # A new issue merged away since the run is left out of the list rather than linked dead.
+    assert '<a class="iid" href="#ISS-0002">ISS-0002</a> Category of ISS-0002' in new and "ISS-0009" not in new
+    grown = html[html.index("Grew in this run") :]
     assert grown.index("+7 <a href=\"#ISS-0001\"") < grown.index("+1 <a href=\"#ISS-0002\"")
     path = tmp_path / "out" / "silo.report.html"
     write_report(path, db, now=NOW)
@@ -215,10 +218,11 @@ def test_report_renders_in_headless_chromium(tmp_path):
     write_report(html_path, db, tickets=links("https://acme.freshdesk.com", list(subjects), subjects), now=NOW)
     check_well_formed(html_path.read_text(encoding="utf-8"))
 
-    browser.screenshot(html_path, png_path, width=1280, height=1600)
+    # Tall enough to reach the issue cards' weekly bars below the first screen.
+    browser.screenshot(html_path, png_path, width=1280, height=5000)
     assert png_path.stat().st_size > 50_000
     width, height, bpp, rows = browser.png_rows(png_path)
-    assert (width, height) == (1280, 1600)
+    assert (width, height) == (1280, 5000)
     assert len(set(rows)) > 200  # text and bars, not a blank page
     pixels = Counter(row[i : i + 3] for row in rows[::8] for i in range(0, len(row), bpp * 2))
     assert pixels[BAR_BLUE] > 500  # the CSS bar chart was drawn
@@ -227,5 +231,59 @@ def test_report_renders_in_headless_chromium(tmp_path):
     dom = browser.dump_dom(html_path)
     for issue_id in db.issues:
         assert f'id="{issue_id}"' in dom
-    assert "<script" not in dom.lower() and "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
-    assert dom.count('href="https://acme.freshdesk.com/a/tickets/') == len(db.tickets)
+    assert dom.lower().count("<script") == 1 and "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
+    # Every ticket is linked from its issue's card; the top issues' example tickets link again.
+    cards = dom[dom.index('id="issues"'):]
+    assert cards.count('href="https://acme.freshdesk.com/a/tickets/') == len(db.tickets)
+
+
+# The test adds this to a copy of the report: where the first screen's parts are laid out, and what was fetched.
+_MEASURE = """<script>
+window.addEventListener('load', function () {
+  function top(el) { return el ? el.getBoundingClientRect().top : -1; }
+  var cards = Array.prototype.map.call(document.querySelectorAll('#fix article.top'),
+    function (el) { var r = el.getBoundingClientRect(); return [r.top, r.bottom]; });
+  document.body.setAttribute('data-measure', JSON.stringify({
+    cards: cards, stats: top(document.querySelector('#run')), issues: top(document.querySelector('#issues')),
+    tiles: top(document.querySelector('.stat')), fetched: performance.getEntriesByType('resource').length}));
+});
+</script></body>"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [1400, 390])
+def test_first_screen_shows_the_top_issues_in_chromium(tmp_path, width):
+    import json
+
+    db, subjects = sample_db()
+    html_path = tmp_path / "report.html"
+    write_report(html_path, db, tickets=links("https://acme.freshdesk.com", list(subjects), subjects), now=NOW)
+    html = html_path.read_text(encoding="utf-8")
+    # Nothing on the page can fetch: no sources, stylesheets, imports or CSS urls.
+    assert not re.search(r"\ssrc=|<link|@import|url\(", html)
+    png_path = tmp_path / f"report-{width}.png"
+    browser.screenshot(html_path, png_path, width=width, height=900)
+    assert browser.png_rows(png_path)[:2] == (width, 900)
+
+    measured_path = tmp_path / "measured.html"
+    measured_path.write_text(html.replace("</body>", _MEASURE), encoding="utf-8")
+    dom = browser.dump_dom(measured_path, width=width, height=900)
+    found = json.loads(html_module_unescape(re.search(r'data-measure="([^"]*)"', dom).group(1)))
+    cards = found["cards"]
+    assert len(cards) >= 3
+    assert cards[0][1] <= 900  # the top issue is entirely on the first screen
+    if width >= 1400:
+        assert sum(1 for _, bottom in cards if bottom <= 900) >= 3
+    # Operational tiles and the full list come after the top issues.
+    assert found["tiles"] > cards[-1][1] and found["stats"] > cards[-1][1] and found["issues"] > cards[0][1]
+    assert found["fetched"] == 0
+    # With scripts on, the search box shows; the issues are all there either way.
+    assert '<div id="filter" class="filter">' in dom
+    for issue_id in db.issues:
+        assert f'id="{issue_id}"' in html
+
+
+def html_module_unescape(text: str) -> str:
+    import html as html_module
+
+    return html_module.unescape(text)
