@@ -68,7 +68,7 @@ def test_the_readme_walkthrough_flags_applies_and_refreshes_the_report(tmp_path)
         writer.writerows(rows)
 
     out = _run(apply, tmp_path)
-    assert "Applied 1 review decisions" in out and "report refreshed" in out
+    assert "Applied 1 review decision;" in out and "report refreshed" in out
     after = report.read_text(encoding="utf-8")
     assert after != before
     assert f"{flagged - 1} flagged decisions" in after
