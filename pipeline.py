@@ -18,7 +18,7 @@ from conversation_utils import problem_statement
 from decider import Decider, PreparedTicket
 from decision_checks import review_outcome
 from errors import Interrupted, SiloError
-from issue_clusterer import IssueDB
+from issue_clusterer import IssueDB, issue_text
 from prefetch import Prefetch
 from records import Answer, Candidate, Conversation, Outcome, RunStats
 
@@ -101,7 +101,7 @@ class ClassifyLoop:
         try:
             for conversation, vector in self._selected(feed):
                 ticket = prepare_ticket(self.index, conversation, vector, self.config.top_k)
-                pending.append(_Pending(ticket, self.db.next_issue_number, pool.submit(self.decider.decide, ticket)))
+                pending.append(_Pending(ticket, self.db.next_issue_number, pool.submit(self._decide, ticket)))
                 self._make_room(pool, pending, workers)
             while pending:
                 self._wait(pending)
@@ -222,8 +222,22 @@ class ClassifyLoop:
         item.first, item.looked = outcome, True
         item.shown |= {c.issue_id for c in again}
         item.issues_before = self.db.next_issue_number
-        item.future = pool.submit(self.decider.second_look, item.ticket, outcome.answer, again)
+        item.future = pool.submit(self._second_look, item.ticket, outcome.answer, again)
         return True
+
+    def _decide(self, ticket: PreparedTicket) -> Outcome:
+        return self._with_description_embedded(self.decider.decide(ticket))
+
+    def _second_look(self, ticket: PreparedTicket, answer: Answer, again: list[Candidate]) -> Outcome:
+        return self._with_description_embedded(self.decider.second_look(ticket, answer, again))
+
+    def _with_description_embedded(self, outcome: Outcome) -> Outcome:
+        """Embed the answer's description in the calling pool thread, so the main thread's plausibility check,
+        second look and new issue find it in the embedding cache instead of stalling every call behind it."""
+        answer = outcome.answer
+        if answer is not None and self.decider.threshold is not None:
+            self.index.embed([issue_text(answer.category, answer.keywords, answer.root_cause)])
+        return outcome
 
     def _apply(self, ticket: PreparedTicket, outcome: Outcome) -> None:
         self._count(outcome)
